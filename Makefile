@@ -1,0 +1,96 @@
+# ClinRec — `make help` lists every target. `make run` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+API_URL ?= http://$(HOST):$(PORT)
+USER = admin
+PASS = admin
+WORKERS ?= 3
+COMPOSE ?= docker compose
+
+.PHONY: help venv run test lint format migrate seed-db run-app run-consumer run-rabbitmq run-redis \
+        docker-up docker-down logs get-token eval-patient get-recom publish-pending check-deploy
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## Create .venv and install the pinned requirements (runtime and dev)
+
+migrate: venv ## Apply database migrations
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate ## Embedded default: migrate, create the dev admin (admin/admin) and serve on 127.0.0.1:8000
+	$(BIN)/python manage.py ensure_dev_admin
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: venv ## Run the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff: lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv ## ruff: fix what can be fixed and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+seed-db: migrate ## Load the mock hospital (idempotent)
+	$(BIN)/python manage.py seed_db
+
+run-app: migrate ## Serve the API with gunicorn (production shape; set the environment first)
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/gunicorn clinrec.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - --timeout 60
+
+run-consumer: venv ## Start the Celery worker with beat (the outbox relay) against CELERY_BROKER_URL
+	@test -n "$$CELERY_BROKER_URL" || { echo "Set CELERY_BROKER_URL (e.g. amqp://guest:guest@127.0.0.1:5672//)"; exit 2; }
+	$(BIN)/celery -A clinrec worker --beat --loglevel=INFO --schedule=$(VENV)/celerybeat-schedule
+
+run-rabbitmq: ## Start RabbitMQ (docker when an engine runs, else the local server)
+	@if docker info >/dev/null 2>&1; then $(COMPOSE) up -d rabbitmq; \
+	else rabbitmq-diagnostics -q ping >/dev/null 2>&1 || rabbitmq-server -detached; echo "RabbitMQ on 127.0.0.1:5672"; fi
+
+run-redis: ## Start Redis (docker when an engine runs, else the local server)
+	@if docker info >/dev/null 2>&1; then $(COMPOSE) up -d redis; \
+	else redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; echo "Redis on 127.0.0.1:6379"; fi
+
+docker-up: ## Build and start the whole stack with docker compose
+	$(COMPOSE) up -d --build
+
+docker-down: ## Stop the docker compose stack
+	$(COMPOSE) down
+
+logs: ## Follow the logs of the docker compose stack
+	$(COMPOSE) logs -f --tail=100
+
+get-token: ## Print an access token: make get-token USER=admin PASS=admin
+	@curl -fsS -X POST $(API_URL)/api/v1/security/token/ -d "username=$(USER)" -d "password=$(PASS)" \
+	  | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["access"])'
+
+eval-patient: ## Evaluate a patient: make eval-patient PATIENT_ID=108
+	@test -n "$(PATIENT_ID)" || { echo "Usage: make eval-patient PATIENT_ID=108"; exit 2; }
+	@TOKEN=$$($(MAKE) -s get-token) && curl -sS -X POST -H "Authorization: Bearer $$TOKEN" \
+	  $(API_URL)/api/v1/patients/$(PATIENT_ID)/evaluate/ | $(PYTHON) -m json.tool
+
+get-recom: ## List a patient's recommendations: make get-recom PATIENT_ID=108
+	@test -n "$(PATIENT_ID)" || { echo "Usage: make get-recom PATIENT_ID=108"; exit 2; }
+	@TOKEN=$$($(MAKE) -s get-token) && curl -sS -H "Authorization: Bearer $$TOKEN" \
+	  "$(API_URL)/api/v1/patient-recommendations/?patient=$(PATIENT_ID)&expand=recommendation" | $(PYTHON) -m json.tool
+
+publish-pending: venv ## Re-publish events still pending in the outbox (after a broker outage)
+	$(BIN)/python manage.py publish_pending_events
+
+check-deploy: venv ## Django's deployment checklist with production settings
+	DJANGO_ENV=production DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-check-deploy-$$(date +%s)-not-a-real-secret-key-0123456789} \
+	  DJANGO_ALLOWED_HOSTS=$${DJANGO_ALLOWED_HOSTS:-clinrec.example.org} $(BIN)/python manage.py check --deploy --fail-level WARNING

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class ClinrecConfig(AppConfig):
+    """The project itself: shared API plumbing (cache, errors, pagination) and its signal wiring."""
+
+    name = "clinrec"
+    verbose_name = "ClinRec"
+
+    def ready(self) -> None:
+        from clinrec import cache
+
+        cache.connect_invalidation_signals()

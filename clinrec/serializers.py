@@ -1,0 +1,23 @@
+"""Serializer helpers shared by the apps."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class ExpandableModelSerializer(serializers.ModelSerializer):
+    """Replaces a foreign-key id by the nested object when the view's `?expand=` names it.
+
+    `expand_serializers` maps the field name to the serializer class of the related object.
+    """
+
+    expand_serializers: dict[str, type[serializers.Serializer]] = {}
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        for name in self.context.get("expand", ()):
+            serializer_class = self.expand_serializers.get(name)
+            if serializer_class is not None:
+                related = getattr(instance, name)
+                data[name] = serializer_class(related, context=self.context).data if related is not None else None
+        return data

@@ -1,0 +1,9 @@
+"""Settings for the test suite: the environment-driven settings, with fast hashing and captured e-mail."""
+
+from clinrec.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tests control eagerness themselves; the integration tests point Celery at the real RabbitMQ.
+CELERY_TASK_ALWAYS_EAGER = True
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,56 @@
+"""ClinRec URLs: the API under /api/v1/, its schema and docs, the admin, and the browsable API's login."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from clinrec.health import HealthView
+
+
+class ApiRootView(APIView):
+    """The entry point of the browsable API: links to every resource."""
+
+    permission_classes: list = []
+    ENDPOINTS = {
+        "patients": "patient-list",
+        "procedures": "procedure-list",
+        "patient-procedures": "patient-procedure-list",
+        "recommendations": "recommendation-list",
+        "patient-recommendations": "patient-recommendation-list",
+        "events": "event-list",
+        "analytics-recommendations": "analytics-recommendation-list",
+        "health": "health",
+        "token": "token",
+        "docs": "swagger-ui",
+    }
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        return Response({name: reverse(route, request=request) for name, route in self.ENDPOINTS.items()})
+
+
+api_v1 = [
+    path("", ApiRootView.as_view(), name="api-root"),
+    path("health/", HealthView.as_view(), name="health"),
+    path("", include("security.urls")),
+    path("", include("patients.urls")),
+    path("", include("procedures.urls")),
+    path("", include("recommendations.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api-auth/", include("rest_framework.urls")),
+    path("admin/", admin.site.urls),
+]
+
+admin.site.site_header = "ClinRec administration"
+admin.site.site_title = "ClinRec"
+admin.site.index_title = "Patients, procedures and recommendations"

@@ -1,0 +1,97 @@
+"""Fixtures shared by every app's tests: API clients per role, and access to the machine's real services.
+
+Tests that need PostgreSQL, Redis or RabbitMQ use `require_service("redis")` (or the fixtures built on it):
+on a laptop without the service they skip with the reason; with CLINREC_REQUIRE_SERVICES=1 (CI) they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from security.roles import ADMIN, CLINICIAN, VIEWER
+
+SERVICE_URLS = {
+    "postgres": os.environ.get("CLINREC_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"),
+    "redis": os.environ.get("CLINREC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+    "rabbitmq": os.environ.get("CLINREC_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+}
+
+
+def services_required() -> bool:
+    return os.environ.get("CLINREC_REQUIRE_SERVICES", "") in {"1", "true", "yes"}
+
+
+def service_reachable(url: str, timeout: float = 1.0) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str) -> str:
+    """The URL of a real service for this test; skip (or fail in CI) when it is unreachable."""
+    url = SERVICE_URLS[name]
+    if not service_reachable(url):
+        message = f"{name} is not reachable at {url}"
+        if services_required():
+            pytest.fail(f"{message}, and CLINREC_REQUIRE_SERVICES=1 requires it.")
+        pytest.skip(f"{message} (set CLINREC_REQUIRE_SERVICES=1 to make this a failure).")
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: the local-memory cache lives as long as the process."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def make_user(username: str, role: str | None, **extra):
+    user = get_user_model().objects.create_user(username=username, password="Str0ng-pass!word", **extra)
+    if role is not None:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def viewer_client(db) -> APIClient:
+    return client_for(make_user("viewer-user", VIEWER))
+
+
+@pytest.fixture
+def clinician_client(db) -> APIClient:
+    return client_for(make_user("clinician-user", CLINICIAN))
+
+
+@pytest.fixture
+def admin_client_jwt(db) -> APIClient:
+    """A user in the admin role (not a superuser): proves the role alone grants everything."""
+    return client_for(make_user("admin-user", ADMIN))
+
+
+@pytest.fixture
+def no_role_client(db) -> APIClient:
+    return client_for(make_user("nobody", None))

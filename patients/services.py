@@ -1,0 +1,50 @@
+"""Writes on patients: creation and update, with the BMI derived from height and weight when not given."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from patients.models import Patient
+
+
+def compute_bmi(*, height_cm: float | None, weight_kg: float | None) -> float | None:
+    """kg / m², one decimal; None unless both measurements are known."""
+    if not height_cm or not weight_kg:
+        return None
+    metres = height_cm / 100
+    return round(weight_kg / (metres * metres), 1)
+
+
+def _with_derived_bmi(data: dict[str, Any], *, current: Patient | None = None) -> dict[str, Any]:
+    """Derive `bmi` from height and weight (new values over stored ones) unless the caller gave one.
+
+    On an update it is derived again only when height, weight or bmi are part of the request, so a stored
+    BMI never silently changes; and only when both measurements are known, so nothing known is erased.
+    """
+    if data.get("bmi") is not None:
+        return data
+    touched = current is None or {"bmi", "height_cm", "weight_kg"} & data.keys()
+    derived = compute_bmi(
+        height_cm=data.get("height_cm", getattr(current, "height_cm", None)),
+        weight_kg=data.get("weight_kg", getattr(current, "weight_kg", None)),
+    )
+    return {**data, "bmi": derived} if touched and derived is not None else data
+
+
+@transaction.atomic
+def create_patient(*, data: dict[str, Any]) -> Patient:
+    patient = Patient(**_with_derived_bmi(data))
+    patient.full_clean()
+    patient.save(force_insert=True)
+    return patient
+
+
+@transaction.atomic
+def update_patient(*, patient: Patient, data: dict[str, Any]) -> Patient:
+    for field, value in _with_derived_bmi(data, current=patient).items():
+        setattr(patient, field, value)
+    patient.full_clean(validate_unique=False)
+    patient.save()
+    return patient

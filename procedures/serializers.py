@@ -1,0 +1,48 @@
+"""JSON shapes of the procedure catalogue and of patient procedures."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
+
+from clinrec.identifiers import FhirIdField
+from clinrec.serializers import ExpandableModelSerializer
+from patients.serializers import PatientSerializer
+from procedures.models import PatientProcedure, Procedure
+
+
+class ProcedureSerializer(serializers.ModelSerializer):
+    """A catalogue procedure; `department` is matched case-insensitively by the rules."""
+
+    id = FhirIdField(
+        validators=[
+            UniqueValidator(queryset=Procedure.objects.all(), message="A procedure with this id already exists.")
+        ],
+        help_text="The information system's procedure id (FHIR id syntax).",
+    )
+
+    class Meta:
+        model = Procedure
+        fields = ["id", "name", "department", "is_surgery", "code", "description"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields["id"] = FhirIdField(read_only=True)
+        return fields
+
+    def validate_department(self, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+
+class PatientProcedureSerializer(ExpandableModelSerializer):
+    """A procedure a patient underwent; `?expand=patient,procedure` nests both."""
+
+    expand_serializers = {"patient": PatientSerializer, "procedure": ProcedureSerializer}
+
+    class Meta:
+        model = PatientProcedure
+        fields = ["id", "patient", "procedure", "performed_at", "report"]

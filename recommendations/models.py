@@ -1,0 +1,157 @@
+"""Recommendation definitions, recommendations made to patients, and what follows each one.
+
+`RecommendationEvent` is the transactional outbox: it is written in the same transaction as the
+`PatientRecommendation` it announces and published to the broker after the commit. `Notification` and
+`RecommendationDailyCount` are what the event consumer produces.
+"""
+
+from django.db import models
+from django.utils import timezone
+
+from clinrec.identifiers import FhirIdModelField
+
+
+class Recommendation(models.Model):
+    """A care programme ClinRec can recommend, e.g. "Physical Therapy"; `rule` links it to the engine."""
+
+    id = FhirIdModelField(primary_key=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    rule = models.CharField(
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="Name of the engine rule that yields this recommendation (e.g. physical_therapy).",
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+
+class RecommendationSource(models.TextChoices):
+    RULE = "rule", "Rule"
+    MANUAL = "manual", "Manual"
+
+
+class RecommendationStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class PatientRecommendation(models.Model):
+    """A recommendation made to a patient, by a rule or by hand, and where it stands."""
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="recommendations")
+    recommendation = models.ForeignKey(Recommendation, on_delete=models.PROTECT, related_name="made")
+    recommended_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=6, choices=RecommendationSource.choices, default=RecommendationSource.MANUAL)
+    reason = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=9, choices=RecommendationStatus.choices, default=RecommendationStatus.ACTIVE)
+
+    class Meta:
+        ordering = ["-recommended_at", "-id"]
+        verbose_name = "patient recommendation"
+        indexes = [
+            models.Index(fields=["patient", "status"], name="patrec_patient_status_idx"),
+            models.Index(fields=["recommendation", "status"], name="patrec_recommendation_idx"),
+        ]
+        constraints = [
+            # Backs idempotent evaluation: however many evaluations race, one active link per programme.
+            models.UniqueConstraint(
+                fields=["patient", "recommendation"],
+                condition=models.Q(status="active"),
+                name="patrec_one_active_per_patient",
+                violation_error_message="This patient already has this recommendation active.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=RecommendationStatus.values), name="patrec_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(source__in=RecommendationSource.values), name="patrec_source_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recommendation_id} for {self.patient_id} ({self.status})"
+
+
+class EventStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PUBLISHED = "published", "Published"
+    CONSUMED = "consumed", "Consumed"
+    FAILED = "failed", "Failed"
+
+
+class RecommendationEvent(models.Model):
+    """Outbox record announcing a new patient recommendation; published after commit, consumed by the worker.
+
+    The patient and recommendation ids are copied, not foreign keys, so the audit trail outlives the link.
+    """
+
+    TYPE_CREATED = "recommendation.created"
+
+    event_type = models.CharField(max_length=64, default=TYPE_CREATED)
+    patient_id = models.CharField(max_length=64, db_index=True)
+    recommendation_id = models.CharField(max_length=64)
+    patient_recommendation = models.ForeignKey(
+        PatientRecommendation, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=9, choices=EventStatus.choices, default=EventStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Publish attempts, then handling attempts.")
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "recommendation event"
+        indexes = [models.Index(fields=["status", "created_at"], name="event_status_idx")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=EventStatus.values), name="event_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.pk} {self.event_type} {self.patient_id}/{self.recommendation_id} ({self.status})"
+
+
+class Notification(models.Model):
+    """An e-mail sent to the care team about one event; at most one per event, so redelivery sends none."""
+
+    event = models.OneToOneField(RecommendationEvent, on_delete=models.PROTECT, related_name="notification")
+    channel = models.CharField(max_length=16, default="email")
+    recipients = models.JSONField(default=list)
+    subject = models.CharField(max_length=255)
+    body = models.TextField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} for event {self.event_id} to {', '.join(self.recipients)}"
+
+
+class RecommendationDailyCount(models.Model):
+    """Analytics: how many recommendations of one definition were made on one day."""
+
+    recommendation_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "recommendation_id"]
+        verbose_name = "recommendation daily count"
+        constraints = [
+            models.UniqueConstraint(fields=["recommendation_id", "day"], name="daily_count_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recommendation_id} on {self.day}: {self.count}"

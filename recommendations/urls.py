@@ -1,0 +1,21 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from recommendations.views import (
+    EvaluatePatientView,
+    PatientRecommendationViewSet,
+    RecommendationAnalyticsViewSet,
+    RecommendationEventViewSet,
+    RecommendationViewSet,
+)
+
+router = SimpleRouter()
+router.register("recommendations", RecommendationViewSet, basename="recommendation")
+router.register("patient-recommendations", PatientRecommendationViewSet, basename="patient-recommendation")
+router.register("events", RecommendationEventViewSet, basename="event")
+router.register("analytics/recommendations", RecommendationAnalyticsViewSet, basename="analytics-recommendation")
+
+urlpatterns = [
+    path("patients/<str:pk>/evaluate/", EvaluatePatientView.as_view(), name="patient-evaluate"),
+    *router.urls,
+]

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from security.views import RefreshView, RegisterView, TokenView
+
+urlpatterns = [
+    path("security/token/", TokenView.as_view(), name="token"),
+    path("security/refresh/", RefreshView.as_view(), name="token-refresh"),
+    path("security/register/", RegisterView.as_view(), name="register"),
+]

@@ -1,0 +1,54 @@
+"""`/api/v1/security/`: JWT token and refresh, and registration of users by an administrator."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from clinrec.openapi import BAD_REQUEST, READ_ERRORS, UNAUTHORIZED
+from security import services
+from security.permissions import requires_permission
+from security.serializers import RegisteredUserSerializer, RegisterSerializer
+
+
+@extend_schema(
+    summary="Get an access and a refresh token",
+    description="Username and password as JSON or form fields (as an OAuth2 password grant sends them).",
+    responses={200: OpenApiResponse(description="`{access, refresh}`"), 400: BAD_REQUEST, 401: UNAUTHORIZED},
+)
+class TokenView(TokenObtainPairView):
+    """Exchange a username and password for JWTs."""
+
+
+@extend_schema(
+    summary="Get a new access token",
+    responses={200: OpenApiResponse(description="`{access}`"), 400: BAD_REQUEST, 401: UNAUTHORIZED},
+)
+class RefreshView(TokenRefreshView):
+    """Exchange a refresh token for a new access token."""
+
+
+class RegisterView(APIView):
+    """Create a user with a role (viewer by default); administrators only."""
+
+    permission_classes = [requires_permission("auth.add_user")]
+
+    @extend_schema(
+        summary="Register a user",
+        request=RegisterSerializer,
+        responses={201: RegisteredUserSerializer, 400: BAD_REQUEST, **READ_ERRORS},
+    )
+    def post(self, request):
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.register_user(**serializer.validated_data)
+        body = {
+            "id": user.pk,
+            "username": user.username,
+            "email": user.email,
+            "role": serializer.validated_data["role"],
+        }
+        return Response(RegisteredUserSerializer(body).data, status=status.HTTP_201_CREATED)
