@@ -11,7 +11,8 @@ PORT ?= 8000
 API_URL ?= http://$(HOST):$(PORT)
 USER = admin
 PASS = admin
-WORKERS ?= 3
+# Several gunicorn workers need a shared cache (Redis): with the per-process local-memory cache, one.
+WORKERS ?= $(if $(REDIS_URL),3,1)
 COMPOSE ?= docker compose
 
 .PHONY: help venv run test lint format migrate seed-db run-app run-consumer run-rabbitmq run-redis \

@@ -14,6 +14,8 @@ from collections import defaultdict
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -65,3 +67,21 @@ def exception_handler(exc, context):
         logger.warning("Integrity error turned into 409: %s", exc)
         exc = Conflict("The request conflicts with existing data (a unique or integrity rule was violated).")
     return drf_exception_handler(exc, context)
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception=None):
+    """Django's 404 (an unknown URL): JSON under /api/, the usual page elsewhere."""
+    if _wants_json(request):
+        return JsonResponse({"detail": f"No endpoint at {request.path}."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """Django's 500: JSON under /api/, the usual page elsewhere. The error itself is logged by Django."""
+    if _wants_json(request):
+        return JsonResponse({"detail": "Internal server error; it has been logged."}, status=500)
+    return defaults.server_error(request)

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
@@ -12,9 +13,9 @@ from clinrec.health import HealthView
 
 
 class ApiRootView(APIView):
-    """The entry point of the browsable API: links to every resource."""
+    """The entry point of the browsable API: links to every resource (any signed-in user; 401 otherwise)."""
 
-    permission_classes: list = []
+    permission_classes = [IsAuthenticated]
     ENDPOINTS = {
         "patients": "patient-list",
         "procedures": "procedure-list",
@@ -54,3 +55,6 @@ urlpatterns = [
 admin.site.site_header = "ClinRec administration"
 admin.site.site_title = "ClinRec"
 admin.site.index_title = "Patients, procedures and recommendations"
+
+handler404 = "clinrec.exceptions.page_not_found"
+handler500 = "clinrec.exceptions.server_error"

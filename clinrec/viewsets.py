@@ -8,9 +8,9 @@ from rest_framework.exceptions import ValidationError
 
 from clinrec.cache import CachedReadMixin
 from clinrec.exceptions import DeleteBlocked
-from clinrec.identifiers import FHIR_ID_MAX_LENGTH
 
-FHIR_LOOKUP_REGEX = rf"[A-Za-z0-9.\-]{{1,{FHIR_ID_MAX_LENGTH}}}"
+# Any path segment reaches the view, so an id that cannot exist gets DRF's JSON 404, not Django's HTML page.
+FHIR_LOOKUP_REGEX = r"[^/]+"
 
 
 def parse_expand(raw: str | None, allowed: tuple[str, ...]) -> frozenset[str]:
