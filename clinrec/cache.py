@@ -68,7 +68,9 @@ def read_cache_key(scope: str, model_classes: Iterable[type[models.Model]], requ
     if versions is None:
         return None
     query = sorted(request.query_params.lists())
-    digest = hashlib.sha256(f"{request.path}?{query}".encode()).hexdigest()[:32]
+    # Scheme and host are part of the key: the `next`/`previous` links of a cached page are absolute URLs.
+    origin = f"{request.scheme}://{request.get_host()}"
+    digest = hashlib.sha256(f"{origin}{request.path}?{query}".encode()).hexdigest()[:32]
     return f"api-read:{scope}:{versions}:{digest}"
 
 

@@ -42,9 +42,9 @@ class DeleteBlocked(Conflict):
         ids_by_model: dict[str, list] = defaultdict(list)
         for obj in blockers:
             ids_by_model[str(obj._meta.verbose_name_plural)].append(obj.pk)
+        # One model's keys share a type, so they sort naturally (link 9 before link 10) and the cap keeps the lowest.
         blocked_by = {
-            label: {"count": len(ids), "ids": sorted(ids, key=str)[:BLOCKER_ID_LIMIT]}
-            for label, ids in ids_by_model.items()
+            label: {"count": len(ids), "ids": sorted(ids)[:BLOCKER_ID_LIMIT]} for label, ids in ids_by_model.items()
         }
         counts = ", ".join(f"{entry['count']} {label}" for label, entry in blocked_by.items())
         message = (

@@ -2,6 +2,7 @@
 
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.utils.urls import remove_query_param
 
 
 def _parse(request, name: str, *, minimum: int) -> int | None:
@@ -37,6 +38,24 @@ class LimitOffsetSkipPagination(LimitOffsetPagination):
         if offset is None:
             offset = _parse(request, self.skip_query_param, minimum=0)
         return offset or 0
+
+    def _without_skip(self, url: str | None) -> str | None:
+        # Links carry the position in `offset`. A `skip` copied from the request would take over wherever DRF
+        # drops `offset` (the link to the first page), and that link would repeat the current page.
+        return None if url is None else remove_query_param(url, self.skip_query_param)
+
+    def get_next_link(self) -> str | None:
+        return self._without_skip(super().get_next_link())
+
+    def get_previous_link(self) -> str | None:
+        return self._without_skip(super().get_previous_link())
+
+    def get_html_context(self) -> dict:
+        context = super().get_html_context()
+        context["page_links"] = [
+            link._replace(url=self._without_skip(link.url)) if link.url else link for link in context["page_links"]
+        ]
+        return context
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
