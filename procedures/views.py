@@ -6,7 +6,7 @@ from rest_framework.filters import SearchFilter
 from clinrec.openapi import resource_schema
 from clinrec.viewsets import FHIR_LOOKUP_REGEX, ResourceViewSet
 from patients.models import Patient
-from procedures.filters import PatientProcedureFilter
+from procedures.filters import PatientProcedureFilter, ProcedureFilter
 from procedures.models import PatientProcedure, Procedure
 from procedures.serializers import PatientProcedureSerializer, ProcedureSerializer
 
@@ -18,7 +18,7 @@ class ProcedureViewSet(ResourceViewSet):
     queryset = Procedure.objects.all()
     serializer_class = ProcedureSerializer
     lookup_value_regex = FHIR_LOOKUP_REGEX
-    filterset_fields = ["department", "is_surgery"]
+    filterset_class = ProcedureFilter
     search_fields = ["id", "name", "code"]
     filter_backends = [DjangoFilterBackend, SearchFilter]
 

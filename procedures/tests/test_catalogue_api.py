@@ -286,3 +286,21 @@ def test_blocked_delete_lists_the_lowest_20_blocker_ids_in_numeric_order(admin_c
 
     assert response.status_code == 409
     assert response.data["blocked_by"] == {"patient procedures": {"count": 25, "ids": list(range(1, 21))}}
+
+
+def test_an_unknown_is_surgery_value_is_a_400_not_an_ignored_filter(viewer_client):
+    ProcedureFactory(is_surgery=True)
+    response = viewer_client.get("/api/v1/procedures/?is_surgery=maybe")
+    assert response.status_code == 400
+    assert "is_surgery" in response.json()
+
+
+def test_is_surgery_and_department_filters_accept_any_case(viewer_client):
+    surgery = ProcedureFactory(is_surgery=True, department="Orthopaedics")
+    ProcedureFactory(is_surgery=False, department="orthopaedics")
+    ProcedureFactory(is_surgery=True, department="cardiology")
+    response = viewer_client.get("/api/v1/procedures/?is_surgery=False")
+    assert response.status_code == 200
+    assert all(item["is_surgery"] is False for item in response.json()["results"])
+    response = viewer_client.get("/api/v1/procedures/?is_surgery=true&department=ORTHOPAEDICS")
+    assert [item["id"] for item in response.json()["results"]] == [surgery.id]
