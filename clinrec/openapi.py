@@ -37,32 +37,47 @@ EXPAND_PARAMETER_DOC = "Comma-separated related objects to nest instead of their
 
 
 def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = ()):
-    """`extend_schema_view` for a ResourceViewSet: summaries and the error responses of each action."""
+    """Class decorator for a ResourceViewSet: summaries, the success body and the error responses of each action.
+
+    An explicit `responses` replaces drf-spectacular's default one, so the success response is listed here
+    too, from the viewset's serializer (lists keep their paginated envelope).
+    """
     parameters = (
         [OpenApiParameter("expand", str, description=EXPAND_PARAMETER_DOC.format(", ".join(expandable)))]
         if expandable
         else []
     )
-    return extend_schema_view(
-        list=extend_schema(
-            summary=f"List {plural}", parameters=parameters, responses={**READ_ERRORS, 400: BAD_REQUEST}
-        ),
-        retrieve=extend_schema(
-            summary=f"Get one {noun}",
-            parameters=parameters,
-            responses={**READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND},
-        ),
-        create=extend_schema(summary=f"Create a {noun}", responses={**READ_ERRORS, 400: BAD_REQUEST, 409: CONFLICT}),
-        update=extend_schema(
-            summary=f"Replace a {noun}", responses={**READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT}
-        ),
-        partial_update=extend_schema(
-            summary=f"Update part of a {noun}",
-            responses={**READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT},
-        ),
-        destroy=extend_schema(
-            summary=f"Delete a {noun}",
-            description="Refused with 409 while other records still point at it; nothing is deleted then.",
-            responses={204: None, **READ_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
-        ),
-    )
+
+    def decorate(viewset):
+        serializer = viewset.serializer_class
+        return extend_schema_view(
+            list=extend_schema(
+                summary=f"List {plural}",
+                parameters=parameters,
+                responses={200: serializer(many=True), **READ_ERRORS, 400: BAD_REQUEST},
+            ),
+            retrieve=extend_schema(
+                summary=f"Get one {noun}",
+                parameters=parameters,
+                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND},
+            ),
+            create=extend_schema(
+                summary=f"Create a {noun}",
+                responses={201: serializer, **READ_ERRORS, 400: BAD_REQUEST, 409: CONFLICT},
+            ),
+            update=extend_schema(
+                summary=f"Replace a {noun}",
+                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT},
+            ),
+            partial_update=extend_schema(
+                summary=f"Update part of a {noun}",
+                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT},
+            ),
+            destroy=extend_schema(
+                summary=f"Delete a {noun}",
+                description="Refused with 409 while other records still point at it; nothing is deleted then.",
+                responses={204: None, **READ_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
+            ),
+        )(viewset)
+
+    return decorate

@@ -3,6 +3,7 @@
 from django.contrib import admin, messages
 
 from patients.models import Patient
+from patients.services import compute_bmi
 from procedures.models import PatientProcedure
 from recommendations.models import PatientRecommendation
 
@@ -42,6 +43,16 @@ class PatientAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         return [*fields, "id"] if obj is not None else fields
+
+    def save_model(self, request, obj: Patient, form, change: bool) -> None:
+        # As in the API: a BMI left empty, or not edited while height or weight were, follows the measurements.
+        changed = set(form.changed_data)
+        bmi_given = "bmi" in changed and obj.bmi is not None
+        if (not change or changed & {"height_cm", "weight_kg", "bmi"}) and not bmi_given:
+            derived = compute_bmi(height_cm=obj.height_cm, weight_kg=obj.weight_kg)
+            if derived is not None:
+                obj.bmi = derived
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="Age")
     def age(self, obj: Patient):

@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from clinrec.openapi import BAD_REQUEST, READ_ERRORS, UNAUTHORIZED
@@ -17,7 +18,11 @@ from security.serializers import RegisteredUserSerializer, RegisterSerializer
 @extend_schema(
     summary="Get an access and a refresh token",
     description="Username and password as JSON or form fields (as an OAuth2 password grant sends them).",
-    responses={200: OpenApiResponse(description="`{access, refresh}`"), 400: BAD_REQUEST, 401: UNAUTHORIZED},
+    responses={
+        200: OpenApiResponse(TokenObtainPairSerializer, description="`{access, refresh}`"),
+        400: BAD_REQUEST,
+        401: UNAUTHORIZED,
+    },
 )
 class TokenView(TokenObtainPairView):
     """Exchange a username and password for JWTs."""
@@ -25,7 +30,11 @@ class TokenView(TokenObtainPairView):
 
 @extend_schema(
     summary="Get a new access token",
-    responses={200: OpenApiResponse(description="`{access}`"), 400: BAD_REQUEST, 401: UNAUTHORIZED},
+    responses={
+        200: OpenApiResponse(TokenRefreshSerializer, description="`{access}`"),
+        400: BAD_REQUEST,
+        401: UNAUTHORIZED,
+    },
 )
 class RefreshView(TokenRefreshView):
     """Exchange a refresh token for a new access token."""
