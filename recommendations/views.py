@@ -8,7 +8,7 @@ from rest_framework import mixins, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clinrec.openapi import NOT_FOUND, READ_ERRORS, resource_schema
+from clinrec.openapi import BAD_REQUEST, NOT_FOUND, READ_ERRORS, resource_schema
 from clinrec.viewsets import FHIR_LOOKUP_REGEX, ResourceViewSet
 from patients.models import Patient
 from recommendations import selectors, services
@@ -85,8 +85,14 @@ class EvaluatePatientView(APIView):
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List recommendation events", responses={**READ_ERRORS}),
-    retrieve=extend_schema(summary="Get one recommendation event", responses={**READ_ERRORS, 404: NOT_FOUND}),
+    list=extend_schema(
+        summary="List recommendation events",
+        responses={200: RecommendationEventSerializer(many=True), **READ_ERRORS, 400: BAD_REQUEST},
+    ),
+    retrieve=extend_schema(
+        summary="Get one recommendation event",
+        responses={200: RecommendationEventSerializer, **READ_ERRORS, 404: NOT_FOUND},
+    ),
 )
 class RecommendationEventViewSet(viewsets.ReadOnlyModelViewSet):
     """The event outbox, newest first: `pending` → `published` → `consumed` (or `failed`), with attempts.
