@@ -76,7 +76,7 @@ logs: ## Follow the logs of the docker compose stack
 	$(COMPOSE) logs -f --tail=100
 
 get-token: ## Print an access token: make get-token USER=admin PASS=admin
-	@curl -fsS -X POST $(API_URL)/api/v1/security/token/ -d "username=$(USER)" -d "password=$(PASS)" \
+	@curl -fsS -X POST $(API_URL)/api/v1/security/token/ --data-urlencode "username=$(USER)" --data-urlencode "password=$(PASS)" \
 	  | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["access"])'
 
 eval-patient: ## Evaluate a patient: make eval-patient PATIENT_ID=108

@@ -7,7 +7,8 @@ import uuid
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
+from django.utils.decorators import method_decorator
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -61,6 +62,9 @@ def run_checks() -> tuple[bool, dict]:
     return healthy, results
 
 
+# Outside ATOMIC_REQUESTS: opening the request's transaction needs the database, so a database outage would
+# be a 500 before any check ran, instead of the 503 with the report that load balancers and on-call read.
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class HealthView(APIView):
     """Health of ClinRec and the services it uses; no token needed."""
 

@@ -162,6 +162,8 @@ def seed_mock_hospital(*, today: date | None = None) -> SeedReport:
     today = today or timezone.localdate()
     now = timezone.now()
     for pk, rule, name, description in STANDARD_DEFINITIONS:
+        if Recommendation.objects.filter(rule=rule).exclude(pk=pk).exists():
+            continue  # the hospital has its own definition for this rule (rules are unique): keep it
         Recommendation.objects.update_or_create(
             pk=pk, defaults={"rule": rule, "name": name, "description": description}
         )

@@ -121,6 +121,7 @@ def evaluate_patient(*, patient_id: str, at: datetime | None = None) -> Evaluati
         )
     }
     outcomes = []
+    new_event_ids = []
     for finding in findings:
         definition = definitions[finding.rule]
         existing = active.get(definition.pk)
@@ -128,9 +129,19 @@ def evaluate_patient(*, patient_id: str, at: datetime | None = None) -> Evaluati
             outcomes.append(_outcome(finding, definition, existing, event=None))
             continue
         link, event = record_recommendation(
-            patient=patient, recommendation=definition, source=RecommendationSource.RULE, reason=finding.reason, at=at
+            patient=patient,
+            recommendation=definition,
+            source=RecommendationSource.RULE,
+            reason=finding.reason,
+            at=at,
+            publish=False,
         )
+        new_event_ids.append(event.pk)
         outcomes.append(_outcome(finding, definition, link, event=event))
+    if new_event_ids:
+        # One publish for the whole evaluation: with the broker down it gives up after the first failed
+        # attempt (one connection timeout in the request), instead of one attempt per recommendation.
+        transaction.on_commit(partial(publish_pending_events, event_ids=new_event_ids))
     return Evaluation(patient=patient.pk, evaluated_at=at, recommendations=outcomes)
 
 
@@ -160,8 +171,12 @@ def record_recommendation(
     reason: str = "",
     at: datetime | None = None,
     status: str = RecommendationStatus.ACTIVE,
+    publish: bool = True,
 ) -> tuple[PatientRecommendation, RecommendationEvent]:
-    """Create a patient recommendation and its outbox event together; the event is published after commit."""
+    """Create a patient recommendation and its outbox event together; the event is published after commit.
+
+    With `publish=False` the caller publishes it (after its own commit); the relay would send it anyway.
+    """
     link = PatientRecommendation.objects.create(
         patient=patient,
         recommendation=recommendation,
@@ -176,7 +191,8 @@ def record_recommendation(
         patient_recommendation=link,
         payload=_event_payload(link),
     )
-    transaction.on_commit(partial(publish_pending_events, event_ids=[event.pk]))
+    if publish:
+        transaction.on_commit(partial(publish_pending_events, event_ids=[event.pk]))
     return link, event
 
 
