@@ -18,9 +18,9 @@ COPY . .
 # Static files (admin, browsable API, Swagger UI) are collected at build time and served by whitenoise.
 # The key below only exists for this build step; the container refuses to start without a real one.
 RUN DJANGO_ENV=production DJANGO_SECRET_KEY=collectstatic-build-step-only DJANGO_ALLOWED_HOSTS=localhost \
-    python manage.py collectstatic --noinput --verbosity 0 \
-    && chown -R clinrec:clinrec /app
+    python manage.py collectstatic --noinput --verbosity 0
 
+# The code stays owned by root: the process cannot rewrite what it runs.
 USER clinrec
 
 EXPOSE 8000

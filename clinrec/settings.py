@@ -141,8 +141,13 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads of runserver (and the eager consumer) share the file: wait for the lock, don't fail.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # IMMEDIATE takes the write lock when a transaction starts, so two concurrent writers queue up instead
+    # of one failing with "database is locked" when it upgrades its read lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    # A database host that drops packets must not hang every request for the kernel's TCP timeout.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -293,7 +298,6 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 90)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 OUTBOX_RELAY_INTERVAL_SECONDS = env_int("OUTBOX_RELAY_INTERVAL_SECONDS", 30)
-OUTBOX_MAX_PUBLISH_ATTEMPTS = env_int("OUTBOX_MAX_PUBLISH_ATTEMPTS", 20)
 EVENT_HANDLER_MAX_RETRIES = env_int("EVENT_HANDLER_MAX_RETRIES", 5)
 CELERY_BEAT_SCHEDULE = {
     "publish-pending-events": {

@@ -3,9 +3,10 @@
 from django.contrib import admin, messages
 
 from patients.models import Patient
-from patients.services import compute_bmi
+from patients.services import with_derived_bmi
 from procedures.models import PatientProcedure
 from recommendations.models import PatientRecommendation
+from recommendations.services import announce_recommendation, evaluate_patient
 
 
 class PatientProcedureInline(admin.TabularInline):
@@ -45,14 +46,18 @@ class PatientAdmin(admin.ModelAdmin):
         return [*fields, "id"] if obj is not None else fields
 
     def save_model(self, request, obj: Patient, form, change: bool) -> None:
-        # As in the API: a BMI left empty, or not edited while height or weight were, follows the measurements.
-        changed = set(form.changed_data)
-        bmi_given = "bmi" in changed and obj.bmi is not None
-        if (not change or changed & {"height_cm", "weight_kg", "bmi"}) and not bmi_given:
-            derived = compute_bmi(height_cm=obj.height_cm, weight_kg=obj.weight_kg)
-            if derived is not None:
-                obj.bmi = derived
+        # The API's rule: a BMI left empty, or not edited while height or weight were, follows the measurements.
+        measured = {"height_cm", "weight_kg", "bmi"}
+        edited = measured & set(form.changed_data) if change else measured
+        data = with_derived_bmi({field: getattr(obj, field) for field in edited}, current=obj if change else None)
+        obj.bmi = data.get("bmi", obj.bmi)
         super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is PatientRecommendation:
+            for link in formset.new_objects:  # announced like any new recommendation: an event, then a notice
+                announce_recommendation(link=link)
 
     @admin.display(description="Age")
     def age(self, obj: Patient):
@@ -60,8 +65,6 @@ class PatientAdmin(admin.ModelAdmin):
 
     @admin.action(description="Evaluate selected patients", permissions=["evaluate"])
     def evaluate_selected(self, request, queryset):
-        from recommendations.services import evaluate_patient
-
         for patient in queryset:
             evaluation = evaluate_patient(patient_id=patient.pk)
             if not evaluation.recommendations:

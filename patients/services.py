@@ -17,7 +17,7 @@ def compute_bmi(*, height_cm: float | None, weight_kg: float | None) -> float | 
     return round(weight_kg / (metres * metres), 1)
 
 
-def _with_derived_bmi(data: dict[str, Any], *, current: Patient | None = None) -> dict[str, Any]:
+def with_derived_bmi(data: dict[str, Any], *, current: Patient | None = None) -> dict[str, Any]:
     """Derive `bmi` from height and weight (new values over stored ones) unless the caller gave one.
 
     On an update it is derived again only when height, weight or bmi are part of the request, so a stored
@@ -35,7 +35,7 @@ def _with_derived_bmi(data: dict[str, Any], *, current: Patient | None = None) -
 
 @transaction.atomic
 def create_patient(*, data: dict[str, Any]) -> Patient:
-    patient = Patient(**_with_derived_bmi(data))
+    patient = Patient(**with_derived_bmi(data))
     patient.full_clean()
     patient.save(force_insert=True)
     return patient
@@ -43,7 +43,7 @@ def create_patient(*, data: dict[str, Any]) -> Patient:
 
 @transaction.atomic
 def update_patient(*, patient: Patient, data: dict[str, Any]) -> Patient:
-    for field, value in _with_derived_bmi(data, current=patient).items():
+    for field, value in with_derived_bmi(data, current=patient).items():
         setattr(patient, field, value)
     patient.full_clean(validate_unique=False)
     patient.save()

@@ -9,6 +9,7 @@ from recommendations.models import (
     RecommendationDailyCount,
     RecommendationEvent,
 )
+from recommendations.services import announce_recommendation
 
 
 @admin.register(Recommendation)
@@ -28,6 +29,11 @@ class PatientRecommendationAdmin(admin.ModelAdmin):
     autocomplete_fields = ["patient", "recommendation"]
     date_hierarchy = "recommended_at"
     list_select_related = ["patient", "recommendation"]
+
+    def save_model(self, request, obj: PatientRecommendation, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:  # announced like any new recommendation: an event, then a notice to the care team
+            announce_recommendation(link=obj)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -91,8 +91,13 @@ def definitions_for_rules(rules: set[str]) -> dict[str, Recommendation]:
         standard = STANDARD_BY_RULE.get(rule)
         if standard is None:
             raise LookupError(f"No recommendation definition has rule {rule!r}; create one with that rule.")
+        pk = standard.id
+        suffix = 1
+        while Recommendation.objects.filter(pk=pk).exclude(rule=rule).exists():  # the id was reused by hand
+            suffix += 1
+            pk = f"{standard.id}-{suffix}"
         found[rule], _ = Recommendation.objects.get_or_create(
-            rule=rule, defaults={"id": standard.id, "name": standard.name, "description": standard.description}
+            rule=rule, defaults={"id": pk, "name": standard.name, "description": standard.description}
         )
     return found
 
@@ -185,15 +190,20 @@ def record_recommendation(
         reason=reason,
         status=status,
     )
+    return link, announce_recommendation(link=link, publish=publish)
+
+
+def announce_recommendation(*, link: PatientRecommendation, publish: bool = True) -> RecommendationEvent:
+    """Write the outbox event of a patient recommendation just saved (in its transaction); publish on commit."""
     event = RecommendationEvent.objects.create(
-        patient_id=patient.pk,
-        recommendation_id=recommendation.pk,
+        patient_id=link.patient_id,
+        recommendation_id=link.recommendation_id,
         patient_recommendation=link,
         payload=_event_payload(link),
     )
     if publish:
         transaction.on_commit(partial(publish_pending_events, event_ids=[event.pk]))
-    return link, event
+    return event
 
 
 def _event_payload(link: PatientRecommendation) -> dict[str, Any]:

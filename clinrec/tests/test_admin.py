@@ -319,3 +319,41 @@ def test_admin_refuses_a_second_definition_for_a_rule(superuser_client, db):
     assert response.status_code == 200
     assert "rule" in response.context["adminform"].form.errors
     assert not Recommendation.objects.filter(pk="pt-2").exists()
+
+
+def test_recommendation_added_in_the_admin_is_announced_with_an_event(superuser_client, db):
+    patient = PatientFactory(id="108")
+    programme = RecommendationFactory(id="por-7")
+    response = superuser_client.post(
+        admin_url(PatientRecommendation, "add"),
+        {
+            "patient": patient.pk,
+            "recommendation": programme.pk,
+            "recommended_at_0": "2026-01-05",
+            "recommended_at_1": "10:00:00",
+            "source": "manual",
+            "reason": "Ward round",
+            "status": "active",
+        },
+    )
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    link = PatientRecommendation.objects.get(patient=patient, recommendation=programme)
+    event = RecommendationEvent.objects.get(patient_recommendation=link)
+    assert (event.patient_id, event.recommendation_id, event.payload["reason"]) == ("108", "por-7", "Ward round")
+
+
+def test_recommendation_added_inline_on_the_patient_page_is_announced_with_an_event(superuser_client, db):
+    PatientFactory(id="108", name="Ada Byron", birth_date=date(1950, 1, 1))
+    programme = RecommendationFactory(id="por-8")
+    form = patient_form(
+        **{
+            "recommendations-TOTAL_FORMS": "1",
+            "recommendations-0-recommendation": programme.pk,
+            "recommendations-0-status": "active",
+        }
+    )
+    response = superuser_client.post(admin_url(Patient, "change", "108"), form)
+    assert response.status_code == 302, response.context and [
+        f.errors for f in response.context["inline_admin_formsets"]
+    ]
+    assert RecommendationEvent.objects.filter(patient_id="108", recommendation_id="por-8").count() == 1
