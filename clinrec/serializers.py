@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from clinrec.identifiers import FhirIdField
+
 
 class ExpandableModelSerializer(serializers.ModelSerializer):
     """Replaces a foreign-key id by the nested object when the view's `?expand=` names it.
@@ -21,3 +23,16 @@ class ExpandableModelSerializer(serializers.ModelSerializer):
                 related = getattr(instance, name)
                 data[name] = serializer_class(related, context=self.context).data if related is not None else None
         return data
+
+
+class CallerIdentifiedModelSerializer(serializers.ModelSerializer):
+    """For resources whose id the caller gives: the declared `id` field on create, read-only afterwards.
+
+    The id is fixed by the path on update; the view rejects a body id that differs.
+    """
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields["id"] = FhirIdField(read_only=True)
+        return fields

@@ -9,10 +9,11 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from clinrec.identifiers import FhirIdField
+from clinrec.serializers import CallerIdentifiedModelSerializer
 from patients.models import Patient
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class PatientSerializer(CallerIdentifiedModelSerializer):
     """A patient; `bmi` is computed from height and weight when omitted, `age` from `birth_date`."""
 
     id = FhirIdField(
@@ -38,13 +39,6 @@ class PatientSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
-
-    def get_fields(self):
-        fields = super().get_fields()
-        if self.instance is not None:
-            # The id is fixed by the path on update; the view rejects a body id that differs.
-            fields["id"] = FhirIdField(read_only=True)
-        return fields
 
     def validate_birth_date(self, value: date | None) -> date | None:
         if value is not None and value > timezone.localdate():

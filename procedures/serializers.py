@@ -6,12 +6,12 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from clinrec.identifiers import FhirIdField
-from clinrec.serializers import ExpandableModelSerializer
+from clinrec.serializers import CallerIdentifiedModelSerializer, ExpandableModelSerializer
 from patients.serializers import PatientSerializer
 from procedures.models import PatientProcedure, Procedure
 
 
-class ProcedureSerializer(serializers.ModelSerializer):
+class ProcedureSerializer(CallerIdentifiedModelSerializer):
     """A catalogue procedure; `department` is matched case-insensitively by the rules."""
 
     id = FhirIdField(
@@ -24,12 +24,6 @@ class ProcedureSerializer(serializers.ModelSerializer):
     class Meta:
         model = Procedure
         fields = ["id", "name", "department", "is_surgery", "code", "description"]
-
-    def get_fields(self):
-        fields = super().get_fields()
-        if self.instance is not None:
-            fields["id"] = FhirIdField(read_only=True)
-        return fields
 
     def validate_department(self, value: str) -> str:
         value = value.strip()

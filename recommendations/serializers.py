@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from clinrec.identifiers import FhirIdField
-from clinrec.serializers import ExpandableModelSerializer
+from clinrec.serializers import CallerIdentifiedModelSerializer, ExpandableModelSerializer
 from patients.serializers import PatientSerializer
 from recommendations.models import (
     PatientRecommendation,
@@ -17,7 +17,7 @@ from recommendations.models import (
 )
 
 
-class RecommendationSerializer(serializers.ModelSerializer):
+class RecommendationSerializer(CallerIdentifiedModelSerializer):
     """A recommendation definition (a care programme); `rule` ties it to the engine rule that yields it."""
 
     id = FhirIdField(
@@ -44,12 +44,6 @@ class RecommendationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Recommendation
         fields = ["id", "name", "description", "rule"]
-
-    def get_fields(self):
-        fields = super().get_fields()
-        if self.instance is not None:
-            fields["id"] = FhirIdField(read_only=True)
-        return fields
 
     def validate_rule(self, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
