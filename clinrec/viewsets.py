@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import ProtectedError, RestrictedError
+from django.http import Http404
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 
@@ -11,6 +12,11 @@ from clinrec.exceptions import DeleteBlocked
 
 # Any path segment reaches the view, so an id that cannot exist gets DRF's JSON 404, not Django's HTML page.
 FHIR_LOOKUP_REGEX = r"[^/]+"
+
+
+def no_such_id(value: str) -> bool:
+    """True for a path id no database can hold (PostgreSQL refuses NUL in text): answer 404, not a 500."""
+    return "\x00" in value
 
 
 def parse_expand(raw: str | None, allowed: tuple[str, ...]) -> frozenset[str]:
@@ -47,6 +53,11 @@ class ResourceViewSet(CachedReadMixin, viewsets.ModelViewSet):
             parse_expand(self.request.query_params.get("expand"), self.expandable) if self.request else frozenset()
         )
         return context
+
+    def get_object(self):
+        if no_such_id(str(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))):
+            raise Http404("No such object.")
+        return super().get_object()
 
     def update(self, request, *args, **kwargs):
         body_id = request.data.get("id") if hasattr(request.data, "get") else None

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinrec.openapi import BAD_REQUEST, NOT_FOUND, READ_ERRORS, resource_schema
-from clinrec.viewsets import FHIR_LOOKUP_REGEX, ResourceViewSet
+from clinrec.viewsets import FHIR_LOOKUP_REGEX, ResourceViewSet, no_such_id
 from patients.models import Patient
 from recommendations import selectors, services
 from recommendations.filters import PatientRecommendationFilter, RecommendationCountFilter, RecommendationEventFilter
@@ -78,6 +78,8 @@ class EvaluatePatientView(APIView):
     )
     def post(self, request, pk: str):
         try:
+            if no_such_id(pk):
+                raise Patient.DoesNotExist
             evaluation = services.evaluate_patient(patient_id=pk)
         except Patient.DoesNotExist:
             raise Http404(f"No patient with id {pk!r}.") from None
