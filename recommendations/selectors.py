@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from patients.models import Patient
 from procedures.models import PatientProcedure
 from recommendations.engine import PatientSnapshot, ProcedureFact
-from recommendations.models import RecommendationDailyCount, RecommendationEvent
+from recommendations.models import Recommendation, RecommendationDailyCount, RecommendationEvent
 
 
 def patient_snapshot(*, patient: Patient) -> PatientSnapshot:
@@ -35,4 +36,6 @@ def event_list() -> QuerySet[RecommendationEvent]:
 
 
 def recommendation_counts() -> QuerySet[RecommendationDailyCount]:
-    return RecommendationDailyCount.objects.all()
+    """Counts per recommendation and day, named as the definition is named now (the name at the time if gone)."""
+    current_name = Recommendation.objects.filter(pk=OuterRef("recommendation_id")).values("name")[:1]
+    return RecommendationDailyCount.objects.annotate(current_name=Coalesce(Subquery(current_name), F("name")))

@@ -140,6 +140,7 @@ class RecommendationCountSerializer(serializers.ModelSerializer):
     """Analytics: how many recommendations of one definition were made on one day."""
 
     recommendation = serializers.CharField(source="recommendation_id", read_only=True)
+    name = serializers.CharField(source="current_name", read_only=True)
 
     class Meta:
         model = RecommendationDailyCount

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
@@ -85,19 +85,20 @@ class Evaluation:
 
 
 def definitions_for_rules(rules: set[str]) -> dict[str, Recommendation]:
-    """The definition of each rule, creating a missing standard one so a fresh database can evaluate at once."""
+    """The definition of each rule that has one.
+
+    A standard rule without a definition gets its standard one, so a fresh database can evaluate at once;
+    but if an administrator detached the rule from that definition (its id is taken, its `rule` cleared), or
+    the engine names a rule no definition carries, the rule is switched off rather than guessed at.
+    """
     found = {definition.rule: definition for definition in Recommendation.objects.filter(rule__in=rules)}
     for rule in rules - found.keys():
         standard = STANDARD_BY_RULE.get(rule)
-        if standard is None:
-            raise LookupError(f"No recommendation definition has rule {rule!r}; create one with that rule.")
-        pk = standard.id
-        suffix = 1
-        while Recommendation.objects.filter(pk=pk).exclude(rule=rule).exists():  # the id was reused by hand
-            suffix += 1
-            pk = f"{standard.id}-{suffix}"
+        if standard is None or Recommendation.objects.filter(pk=standard.id).exists():
+            logger.warning("No recommendation definition carries rule %r: its findings are not recorded.", rule)
+            continue
         found[rule], _ = Recommendation.objects.get_or_create(
-            rule=rule, defaults={"id": pk, "name": standard.name, "description": standard.description}
+            rule=rule, defaults={"id": standard.id, "name": standard.name, "description": standard.description}
         )
     return found
 
@@ -128,7 +129,9 @@ def evaluate_patient(*, patient_id: str, at: datetime | None = None) -> Evaluati
     outcomes = []
     new_event_ids = []
     for finding in findings:
-        definition = definitions[finding.rule]
+        definition = definitions.get(finding.rule)
+        if definition is None:
+            continue
         existing = active.get(definition.pk)
         if existing is not None:
             outcomes.append(_outcome(finding, definition, existing, event=None))
@@ -237,6 +240,7 @@ def publish_pending_events(*, event_ids: list[int] | None = None, batch_size: in
             pending = pending.filter(pk__in=event_ids)
         claimed = list(pending.select_for_update(skip_locked=True).order_by("pk")[:batch_size])
         for event in claimed:
+            sent_at = timezone.now()  # before sending: an eager consumer finishes inside the call
             try:
                 send_event_to_consumer(event.pk)
             except Exception as exc:  # noqa: BLE001 - any broker failure leaves the event for the relay
@@ -248,7 +252,7 @@ def publish_pending_events(*, event_ids: list[int] | None = None, batch_size: in
             # The consumer may already have marked it consumed (eager mode): never move its status backwards.
             RecommendationEvent.objects.filter(pk=event.pk).update(
                 status=Case(When(status=EventStatus.PENDING, then=Value(EventStatus.PUBLISHED)), default=F("status")),
-                published_at=timezone.now(),
+                published_at=sent_at,
                 attempts=F("attempts") + 1,
             )
             sent += 1
@@ -307,10 +311,10 @@ def notify_care_team(*, event: RecommendationEvent) -> Notification:
     if existing is not None:
         return existing
     payload = event.payload
-    recipients = list(settings.CARE_TEAM_EMAIL)
+    care_team = list(settings.CARE_TEAM_EMAIL)
     patient_email = Patient.objects.filter(pk=event.patient_id).values_list("email", flat=True).first()
-    if patient_email:
-        recipients.append(patient_email)
+    # The patient gets a blind copy: neither side sees the other's address.
+    blind_copies = [patient_email] if patient_email else []
     programme = payload.get("recommendation_name", event.recommendation_id)
     subject = f"ClinRec: {programme} recommended for patient {event.patient_id}"
     body = (
@@ -319,8 +323,10 @@ def notify_care_team(*, event: RecommendationEvent) -> Notification:
         f"Reason: {payload.get('reason', '')}\n"
         f"Recommended at: {payload.get('recommended_at', '')}\n"
     )
-    notification = Notification.objects.create(event=event, recipients=recipients, subject=subject, body=body)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
+    notification = Notification.objects.create(
+        event=event, recipients=care_team + blind_copies, subject=subject, body=body
+    )
+    EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, to=care_team, bcc=blind_copies).send(fail_silently=False)
     return notification
 
 

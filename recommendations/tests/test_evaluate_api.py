@@ -216,16 +216,17 @@ def test_evaluation_uses_a_renamed_definition_of_the_rule(clinician_client):
     assert (item["recommendation"], item["name"]) == ("weight-management", "Healthy Weight Clinic")
 
 
-def test_standard_id_taken_by_a_definition_without_the_rule_gets_a_new_definition_not_a_500(clinician_client):
+def test_detaching_a_rule_from_its_definition_switches_the_rule_off(clinician_client):
     Recommendation.objects.filter(rule="weight_management").update(rule=None, name="Retired programme")
     patient = PatientFactory(bmi=34.0)
 
     response = clinician_client.post(evaluate_url(patient.pk))
 
     assert response.status_code == 200, response.content
-    (item,) = response.json()["recommendations"]
-    assert item["recommendation"] == "weight-management-2"
-    assert Recommendation.objects.get(pk="weight-management").name == "Retired programme"
+    assert response.json()["recommendations"] == []
+    assert response.json()["message"] == "Nothing to recommend"
+    assert not Recommendation.objects.filter(rule="weight_management").exists()
+    assert not PatientRecommendation.objects.filter(patient=patient).exists()
 
 
 # --- roles ---------------------------------------------------------------------------------------------------

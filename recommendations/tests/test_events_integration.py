@@ -194,7 +194,7 @@ def test_evaluation_over_http_is_published_then_consumed_by_the_worker(broker, c
     assert event.status == "consumed"
     assert event.published_at <= event.consumed_at
     (message,) = mail.outbox
-    assert "pat@example.org" in message.to
+    assert "pat@example.org" in message.bcc
     assert "Weight Management Program" in message.subject
     assert Notification.objects.filter(event=event).count() == 1
     assert consumed_count("weight-management") == 1

@@ -65,7 +65,7 @@ def test_manual_recommendation_event_is_consumed_and_mailed(
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert "Cardiac rehab" in message.subject and "108" in message.subject
-    assert "ada@example.org" in message.to
+    assert "ada@example.org" in message.bcc
     assert "Ward round decision." in message.body
 
 
