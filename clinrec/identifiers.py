@@ -9,11 +9,12 @@ from django.db import models
 from rest_framework import serializers
 
 FHIR_ID_MAX_LENGTH = 64
-FHIR_ID_PATTERN = r"^[A-Za-z0-9.\-]{1,64}$"
+# "." and ".." fit the syntax but are not reachable in a URL (clients normalise them away), so they are refused.
+FHIR_ID_PATTERN = r"^(?!\.{1,2}$)[A-Za-z0-9.\-]{1,64}$"
 
 fhir_id_validator = RegexValidator(
     regex=FHIR_ID_PATTERN,
-    message="Must be 1–64 characters from A–Z, a–z, 0–9, '-' and '.' (the FHIR id syntax).",
+    message="Must be 1–64 characters from A–Z, a–z, 0–9, '-' and '.' (the FHIR id syntax), and not '.' or '..'.",
     code="invalid_id",
 )
 

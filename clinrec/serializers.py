@@ -7,7 +7,24 @@ from rest_framework import serializers
 from clinrec.identifiers import FhirIdField
 
 
-class ExpandableModelSerializer(serializers.ModelSerializer):
+class ClinRecModelSerializer(serializers.ModelSerializer):
+    """ModelSerializer that takes JSON `null` for an optional text field as "absent" and stores it blank.
+
+    Integrators often send null for what they do not know; the API answers such fields with "".
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            blank_for_null = {
+                name
+                for name, field in self.fields.items()
+                if isinstance(field, serializers.CharField) and field.allow_blank and not field.allow_null
+            }
+            data = {key: "" if key in blank_for_null and value is None else value for key, value in data.items()}
+        return super().to_internal_value(data)
+
+
+class ExpandableModelSerializer(ClinRecModelSerializer):
     """Replaces a foreign-key id by the nested object when the view's `?expand=` names it.
 
     `expand_serializers` maps the field name to the serializer class of the related object.
@@ -25,7 +42,7 @@ class ExpandableModelSerializer(serializers.ModelSerializer):
         return data
 
 
-class CallerIdentifiedModelSerializer(serializers.ModelSerializer):
+class CallerIdentifiedModelSerializer(ClinRecModelSerializer):
     """For resources whose id the caller gives: the declared `id` field on create, read-only afterwards.
 
     The id is fixed by the path on update; the view rejects a body id that differs.

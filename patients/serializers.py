@@ -12,6 +12,8 @@ from clinrec.identifiers import FhirIdField
 from clinrec.serializers import CallerIdentifiedModelSerializer
 from patients.models import Patient
 
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+
 
 class PatientSerializer(CallerIdentifiedModelSerializer):
     """A patient; `bmi` is computed from height and weight when omitted, `age` from `birth_date`."""
@@ -43,4 +45,6 @@ class PatientSerializer(CallerIdentifiedModelSerializer):
     def validate_birth_date(self, value: date | None) -> date | None:
         if value is not None and value > timezone.localdate():
             raise serializers.ValidationError("Birth date cannot be in the future.")
+        if value is not None and value < EARLIEST_BIRTH_DATE:
+            raise serializers.ValidationError(f"Birth date cannot be before {EARLIEST_BIRTH_DATE.isoformat()}.")
         return value

@@ -21,16 +21,21 @@ def with_derived_bmi(data: dict[str, Any], *, current: Patient | None = None) ->
     """Derive `bmi` from height and weight (new values over stored ones) unless the caller gave one.
 
     On an update it is derived again only when height, weight or bmi are part of the request, so a stored
-    BMI never silently changes; and only when both measurements are known, so nothing known is erased.
+    BMI never silently changes; and only when both measurements are known, or one was just cleared.
     """
     if data.get("bmi") is not None:
-        return data
+        return {**data, "bmi": round(data["bmi"], 1)}  # stored as the rules compare it: one decimal
     touched = current is None or {"bmi", "height_cm", "weight_kg"} & data.keys()
     derived = compute_bmi(
         height_cm=data.get("height_cm", getattr(current, "height_cm", None)),
         weight_kg=data.get("weight_kg", getattr(current, "weight_kg", None)),
     )
-    return {**data, "bmi": derived} if touched and derived is not None else data
+    if touched and derived is not None:
+        return {**data, "bmi": derived}
+    # A measurement cleared in this request takes its derived BMI along; it described a body no longer on record.
+    if any(field in data and data[field] is None for field in ("height_cm", "weight_kg")):
+        return {**data, "bmi": None}
+    return data
 
 
 @transaction.atomic

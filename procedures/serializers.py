@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
@@ -9,6 +12,8 @@ from clinrec.identifiers import FhirIdField
 from clinrec.serializers import CallerIdentifiedModelSerializer, ExpandableModelSerializer
 from patients.serializers import PatientSerializer
 from procedures.models import PatientProcedure, Procedure
+
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class ProcedureSerializer(CallerIdentifiedModelSerializer):
@@ -40,3 +45,11 @@ class PatientProcedureSerializer(ExpandableModelSerializer):
     class Meta:
         model = PatientProcedure
         fields = ["id", "patient", "procedure", "performed_at", "report"]
+
+    def validate_performed_at(self, value: datetime) -> datetime:
+        # A few minutes of clock skew between the hospital's systems and ClinRec are tolerated.
+        if value > timezone.now() + CLOCK_SKEW:
+            raise serializers.ValidationError("A procedure cannot have been performed in the future.")
+        if value.year < 1900:
+            raise serializers.ValidationError("Must be 1900 or later.")
+        return value
