@@ -28,6 +28,8 @@ class RegisterSerializer(serializers.Serializer):
             User.username_validator(value)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from exc
+        if User.objects.filter(username__iexact=value).exists():
+            raise serializers.ValidationError("A user with this username (in any letter case) already exists.")
         return value
 
     def validate(self, attrs):

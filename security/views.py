@@ -15,6 +15,16 @@ from security.permissions import requires_permission
 from security.serializers import RegisteredUserSerializer, RegisterSerializer
 
 
+class NoStoreMixin:
+    """Tokens are credentials: no browser or proxy may keep a copy (RFC 6749 §5.1)."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        return response
+
+
 @extend_schema(
     summary="Get an access and a refresh token",
     description="Username and password as JSON or form fields (as an OAuth2 password grant sends them).",
@@ -24,7 +34,7 @@ from security.serializers import RegisteredUserSerializer, RegisterSerializer
         401: UNAUTHORIZED,
     },
 )
-class TokenView(TokenObtainPairView):
+class TokenView(NoStoreMixin, TokenObtainPairView):
     """Exchange a username and password for JWTs."""
 
 
@@ -36,7 +46,7 @@ class TokenView(TokenObtainPairView):
         401: UNAUTHORIZED,
     },
 )
-class RefreshView(TokenRefreshView):
+class RefreshView(NoStoreMixin, TokenRefreshView):
     """Exchange a refresh token for a new access token."""
 
 

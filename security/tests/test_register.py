@@ -51,7 +51,7 @@ def test_admin_registers_a_viewer_by_default(admin_client_jwt):
     user = User.objects.get(username="nurse.jones")
     assert body["id"] == user.pk
     assert user.check_password(NEW_PASSWORD)
-    assert not user.is_staff
+    assert user.is_staff  # every role may log in to the admin, which shows it what it may do (viewers: read)
     assert not user.is_superuser
 
 
@@ -167,3 +167,11 @@ def test_invalid_username_and_email_are_400(admin_client_jwt):
     )
     assert response.status_code == 400
     assert {"username", "email"} <= set(response.json())
+
+
+def test_username_differing_only_in_case_is_refused(admin_client_jwt):
+    first = admin_client_jwt.post(REGISTER_URL, {"username": "nurse.kim", "password": NEW_PASSWORD}, format="json")
+    assert first.status_code == 201
+    second = admin_client_jwt.post(REGISTER_URL, {"username": "Nurse.Kim", "password": NEW_PASSWORD}, format="json")
+    assert second.status_code == 400
+    assert "username" in second.json()

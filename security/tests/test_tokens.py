@@ -155,3 +155,15 @@ def test_force_login_session_reads_json_too(viewer):
     response = client.get(PATIENTS_URL, HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert response.json()["results"] == []
+
+
+def test_token_responses_may_not_be_stored_by_browsers_or_proxies(anon_client, django_user_model):
+    django_user_model.objects.create_user("nostore", password="Str0ng-pass!word")
+    response = anon_client.post(
+        "/api/v1/security/token/", {"username": "nostore", "password": "Str0ng-pass!word"}, format="json"
+    )
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    refreshed = anon_client.post("/api/v1/security/refresh/", {"refresh": response.json()["refresh"]}, format="json")
+    assert refreshed.status_code == 200
+    assert refreshed["Cache-Control"] == "no-store"
