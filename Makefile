@@ -1,5 +1,7 @@
 # ClinRec — `make help` lists every target. `make run` and `make test` are all a newcomer needs.
 SHELL := /bin/bash
+# A failing curl in `curl | python` must fail the target.
+.SHELLFLAGS := -o pipefail -c
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -9,8 +11,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 API_URL ?= http://$(HOST):$(PORT)
-USER = admin
-PASS = admin
+# USER is also the shell's login name: only a USER= given on the command line names the API user.
+API_USER := $(if $(filter command line,$(origin USER)),$(USER),admin)
+PASS ?= admin
 # Several gunicorn workers need a shared cache (Redis): with the per-process local-memory cache, one.
 WORKERS ?= $(if $(REDIS_URL),3,1)
 COMPOSE ?= docker compose
@@ -76,17 +79,17 @@ logs: ## Follow the logs of the docker compose stack
 	$(COMPOSE) logs -f --tail=100
 
 get-token: ## Print an access token: make get-token USER=admin PASS=admin
-	@curl -fsS -X POST $(API_URL)/api/v1/security/token/ --data-urlencode "username=$(USER)" --data-urlencode "password=$(PASS)" \
-	  | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["access"])'
+	@curl -sS -X POST $(API_URL)/api/v1/security/token/ --data-urlencode "username=$(API_USER)" \
+	  --data-urlencode "password=$(PASS)" | $(PYTHON) -c "$$PRINT_TOKEN"
 
 eval-patient: ## Evaluate a patient: make eval-patient PATIENT_ID=108
 	@test -n "$(PATIENT_ID)" || { echo "Usage: make eval-patient PATIENT_ID=108"; exit 2; }
-	@TOKEN=$$($(MAKE) -s get-token) && curl -sS -X POST -H "Authorization: Bearer $$TOKEN" \
+	@TOKEN=$$($(MAKE) -s get-token) && curl -sS --fail-with-body -X POST -H "Authorization: Bearer $$TOKEN" \
 	  $(API_URL)/api/v1/patients/$(PATIENT_ID)/evaluate/ | $(PYTHON) -m json.tool
 
 get-recom: ## List a patient's recommendations: make get-recom PATIENT_ID=108
 	@test -n "$(PATIENT_ID)" || { echo "Usage: make get-recom PATIENT_ID=108"; exit 2; }
-	@TOKEN=$$($(MAKE) -s get-token) && curl -sS -H "Authorization: Bearer $$TOKEN" \
+	@TOKEN=$$($(MAKE) -s get-token) && curl -sS --fail-with-body -H "Authorization: Bearer $$TOKEN" \
 	  "$(API_URL)/api/v1/patient-recommendations/?patient=$(PATIENT_ID)&expand=recommendation" | $(PYTHON) -m json.tool
 
 publish-pending: venv ## Re-publish events still pending in the outbox (after a broker outage)
@@ -95,3 +98,13 @@ publish-pending: venv ## Re-publish events still pending in the outbox (after a 
 check-deploy: venv ## Django's deployment checklist with production settings
 	DJANGO_ENV=production DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-check-deploy-$$(date +%s)-not-a-real-secret-key-0123456789} \
 	  DJANGO_ALLOWED_HOSTS=$${DJANGO_ALLOWED_HOSTS:-clinrec.example.org} $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+define PRINT_TOKEN
+import json, sys
+raw = sys.stdin.read()
+try:
+    print(json.loads(raw)["access"])
+except (ValueError, KeyError):
+    sys.exit(f"No token from $(API_URL) for user $(API_USER): {raw.strip() or 'no answer (is the API running?)'}")
+endef
+export PRINT_TOKEN

@@ -155,7 +155,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache -----------------------------------------------------------------------------------------------
 
 REDIS_URL = env("REDIS_URL")
-CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 300)
+# The local-memory cache is per process: a write by another process (a management command in another
+# terminal) reaches it only when entries expire, so they expire sooner there. Redis is shared: fresh at once.
+CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 300 if REDIS_URL else 60)
 CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", "clinrec")
 if REDIS_URL:
     CACHES = {
