@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
@@ -35,7 +36,13 @@ class NoStoreMixin:
     },
 )
 class TokenView(NoStoreMixin, TokenObtainPairView):
-    """Exchange a username and password for JWTs."""
+    """Exchange a username and password for JWTs; an OAuth2 `grant_type` other than `password` is refused."""
+
+    def post(self, request, *args, **kwargs):
+        grant_type = request.data.get("grant_type") if hasattr(request.data, "get") else None
+        if grant_type not in (None, "", "password"):
+            raise ValidationError({"grant_type": [f"Unsupported grant type {grant_type!r}; use 'password'."]})
+        return super().post(request, *args, **kwargs)
 
 
 @extend_schema(

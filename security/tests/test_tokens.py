@@ -167,3 +167,14 @@ def test_token_responses_may_not_be_stored_by_browsers_or_proxies(anon_client, d
     refreshed = anon_client.post("/api/v1/security/refresh/", {"refresh": response.json()["refresh"]}, format="json")
     assert refreshed.status_code == 200
     assert refreshed["Cache-Control"] == "no-store"
+
+
+def test_a_grant_other_than_password_is_400_naming_grant_type(anon_client, django_user_model):
+    django_user_model.objects.create_user("oauth2", password="Str0ng-pass!word")
+    response = anon_client.post(
+        "/api/v1/security/token/",
+        {"grant_type": "client_credentials", "username": "oauth2", "password": "Str0ng-pass!word"},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "grant_type" in response.json()
