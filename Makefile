@@ -19,7 +19,7 @@ WORKERS ?= $(if $(REDIS_URL),3,1)
 COMPOSE ?= docker compose
 
 .PHONY: help venv run test lint format migrate seed-db run-app run-consumer run-rabbitmq run-redis \
-        docker-up docker-down logs get-token eval-patient get-recom publish-pending check-deploy
+        docker-up docker-down logs get-token eval-patient get-recom publish-pending benchmark check-deploy
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -94,6 +94,9 @@ get-recom: ## List a patient's recommendations: make get-recom PATIENT_ID=108
 
 publish-pending: venv ## Re-publish events still pending in the outbox (after a broker outage)
 	$(BIN)/python manage.py publish_pending_events
+
+benchmark: venv ## Queries and latency of the hot paths, in a throwaway database (ROWS=500)
+	$(BIN)/python scripts/benchmark.py --rows $${ROWS:-500}
 
 check-deploy: venv ## Django's deployment checklist with production settings
 	DJANGO_ENV=production DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-check-deploy-$$(date +%s)-not-a-real-secret-key-0123456789} \

@@ -35,11 +35,19 @@ class ExpandableModelSerializer(ClinRecModelSerializer):
     def to_representation(self, instance):
         data = super().to_representation(instance)
         for name in self.context.get("expand", ()):
-            serializer_class = self.expand_serializers.get(name)
-            if serializer_class is not None:
+            nested = self._nested_serializer(name)
+            if nested is not None:
                 related = getattr(instance, name)
-                data[name] = serializer_class(related, context=self.context).data if related is not None else None
+                data[name] = nested.to_representation(related) if related is not None else None
         return data
+
+    def _nested_serializer(self, name: str) -> serializers.Serializer | None:
+        # One nested serializer per field for the whole page: building one per row costs more than the rows.
+        cache = self.__dict__.setdefault("_nested_serializers", {})
+        if name not in cache:
+            serializer_class = self.expand_serializers.get(name)
+            cache[name] = serializer_class(context=self.context) if serializer_class is not None else None
+        return cache[name]
 
 
 class CallerIdentifiedModelSerializer(ClinRecModelSerializer):

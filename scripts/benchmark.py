@@ -1,0 +1,123 @@
+"""Benchmark of ClinRec's hot paths: queries and latency per request, printed as a table.
+
+Runs in a throwaway test database (never the one `make run` uses) with the configured settings, so
+`DATABASE_URL=postgres://… REDIS_URL=redis://… python scripts/benchmark.py` measures the production shape.
+
+    python scripts/benchmark.py [--rows 500] [--repeat 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinrec.settings")
+os.environ.setdefault("DJANGO_DEBUG", "1")
+
+import django
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.cache import cache  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.runner import DiscoverRunner  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+
+def build_hospital(rows: int) -> None:
+    from clinrec.cache import bump_versions
+    from patients.models import Patient
+    from procedures.models import PatientProcedure, Procedure
+
+    Patient.objects.bulk_create(
+        Patient(id=f"b{n}", name=f"Patient {n}", chronic_pain=n % 2 == 0, bmi=25 + n % 10) for n in range(rows)
+    )
+    knee = Procedure.objects.create(id="knee", name="Knee replacement", department="orthopaedics", is_surgery=True)
+    now = timezone.now()
+    PatientProcedure.objects.bulk_create(
+        PatientProcedure(patient_id=f"b{n}", procedure=knee, performed_at=now - timedelta(days=n % 120))
+        for n in range(rows)
+    )
+    Patient.objects.create(id="heavy", name="Long history", bmi=33.0, chronic_pain=True)
+    PatientProcedure.objects.bulk_create(
+        PatientProcedure(patient_id="heavy", procedure=knee, performed_at=now - timedelta(days=n)) for n in range(rows)
+    )
+    bump_versions(Patient, Procedure, PatientProcedure)
+
+
+def measure(client: APIClient, method: str, url: str, repeat: int, *, cold: bool) -> tuple[int, float, float]:
+    timings, queries = [], 0
+    for _ in range(repeat):
+        if cold:
+            cache.clear()
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = getattr(client, method)(url)
+            timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code, response.content[:200])
+        queries = len(captured)
+    timings.sort()
+    return queries, statistics.median(timings), timings[int(len(timings) * 0.95) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=500, help="patients, and procedures of the heavy patient")
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+
+    setup_test_environment()
+    runner = DiscoverRunner(verbosity=0)
+    databases = runner.setup_databases()
+    try:
+        build_hospital(args.rows)
+        user = get_user_model().objects.create_superuser("bench", "", "bench-Password-1")
+        client = APIClient()
+        client.force_authenticate(user)
+        cases = [
+            ("list patients, 500 per page", "get", "/api/v1/patients/?limit=500", True),
+            ("list patients, 500 per page (cached)", "get", "/api/v1/patients/?limit=500", False),
+            (
+                "patient-procedures ?expand, 5 rows",
+                "get",
+                "/api/v1/patient-procedures/?limit=5&expand=patient,procedure",
+                True,
+            ),
+            (
+                "patient-procedures ?expand, 500 rows",
+                "get",
+                "/api/v1/patient-procedures/?limit=500&expand=patient,procedure",
+                True,
+            ),
+            (
+                "patient-procedures ?expand, 500 (cached)",
+                "get",
+                "/api/v1/patient-procedures/?limit=500&expand=patient,procedure",
+                False,
+            ),
+            ("get one patient", "get", "/api/v1/patients/b1/", True),
+            (f"evaluate, {args.rows} procedures (repeat)", "post", "/api/v1/patients/heavy/evaluate/", True),
+            ("evaluate, 1 procedure (repeat)", "post", "/api/v1/patients/b0/evaluate/", True),
+        ]
+        backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+        print(f"database={connection.vendor} cache={backend} rows={args.rows} repeat={args.repeat}")
+        print(f"{'request':<46} {'queries':>7} {'median ms':>10} {'p95 ms':>8}")
+        for label, method, url, cold in cases:
+            queries, median, p95 = measure(client, method, url, args.repeat, cold=cold)
+            print(f"{label:<46} {queries:>7} {median:>10.1f} {p95:>8.1f}")
+    finally:
+        runner.teardown_databases(databases)
+
+
+if __name__ == "__main__":
+    main()
