@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinrec.settings")
 os.environ.setdefault("DJANGO_DEBUG", "1")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django
 
@@ -77,7 +78,11 @@ def main() -> None:
     args = parser.parse_args()
 
     setup_test_environment()
-    runner = DiscoverRunner(verbosity=0)
+    # Its own test database: never the one `make run` uses, nor the test suite's `test_…` one.
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = (
+        None if connection.vendor == "sqlite" else "test_clinrec_benchmark"
+    )
+    runner = DiscoverRunner(verbosity=0, interactive=False)
     databases = runner.setup_databases()
     try:
         build_hospital(args.rows)
