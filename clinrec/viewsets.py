@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
+from django.utils.functional import cached_property
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 
@@ -35,24 +36,27 @@ def parse_expand(raw: str | None, allowed: tuple[str, ...]) -> frozenset[str]:
 class ResourceViewSet(CachedReadMixin, viewsets.ModelViewSet):
     """A ModelViewSet with the behaviour every ClinRec resource shares.
 
-    - `expandable` names the foreign keys `?expand=` may replace by the nested object (always fetched with
-      `select_related`, so a page costs the same number of queries whatever its size);
+    - `expandable` names the foreign keys `?expand=` may replace by the nested object (the requested ones are
+      fetched with `select_related`, so a page costs the same number of queries whatever its size);
     - PUT/PATCH with a body `id` other than the path's is a 400;
     - a delete blocked by PROTECT links is a 409 that names the blockers.
     """
 
     expandable: tuple[str, ...] = ()
 
+    @cached_property
+    def expand(self) -> frozenset[str]:
+        """The related objects this request asked to nest (parsed once per request)."""
+        request = getattr(self, "request", None)
+        return parse_expand(request.query_params.get("expand"), self.expandable) if request else frozenset()
+
     def get_queryset(self):
         queryset = super().get_queryset()
-        return queryset.select_related(*self.expandable) if self.expandable else queryset
+        # Join only what is nested: without `expand` the ids come from the row itself.
+        return queryset.select_related(*self.expand) if self.expand else queryset
 
     def get_serializer_context(self):
-        context = super().get_serializer_context()
-        context["expand"] = (
-            parse_expand(self.request.query_params.get("expand"), self.expandable) if self.request else frozenset()
-        )
-        return context
+        return {**super().get_serializer_context(), "expand": self.expand}
 
     def get_object(self):
         if no_such_id(str(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))):
