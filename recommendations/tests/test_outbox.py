@@ -25,7 +25,6 @@ from kombu.exceptions import OperationalError
 
 from clinrec.celery import app
 from patients.tests.factories import PatientFactory
-from recommendations import services
 from recommendations.models import (
     Notification,
     PatientRecommendation,
@@ -33,7 +32,13 @@ from recommendations.models import (
     RecommendationDailyCount,
     RecommendationEvent,
 )
-from recommendations.services import evaluate_patient, handle_recommendation_event, publish_pending_events
+from recommendations.services import (
+    consumer,
+    evaluate_patient,
+    evaluation,
+    handle_recommendation_event,
+    publish_pending_events,
+)
 from recommendations.tasks import handle_recommendation_event_task
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +98,7 @@ def mail_server_down(monkeypatch):
         attempts.append(message.subject)
         raise SMTPException("421 service not available")
 
-    monkeypatch.setattr(services.EmailMessage, "send", failing_send)
+    monkeypatch.setattr(consumer.EmailMessage, "send", failing_send)
     return attempts
 
 
@@ -139,7 +144,7 @@ def test_evaluation_over_the_api_publishes_and_consumes_its_events(
 
 def test_failure_midway_through_evaluation_leaves_no_link_and_no_event(monkeypatch, django_capture_on_commit_callbacks):
     patient = older_obese_patient()
-    record = services.record_recommendation
+    record = evaluation.record_recommendation
     calls = []
 
     def record_then_fail(**kwargs):
@@ -148,7 +153,7 @@ def test_failure_midway_through_evaluation_leaves_no_link_and_no_event(monkeypat
             raise RuntimeError("database went away")
         return record(**kwargs)
 
-    monkeypatch.setattr(services, "record_recommendation", record_then_fail)
+    monkeypatch.setattr(evaluation, "record_recommendation", record_then_fail)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RuntimeError):
         evaluate_patient(patient_id=patient.pk)
@@ -353,7 +358,7 @@ def test_consumer_failure_is_retried_then_the_event_is_marked_failed(settings, m
 
 def test_consumer_failure_that_clears_up_on_retry_consumes_the_event_once(monkeypatch):
     event = unpublished_event(obese_patient())
-    send = services.EmailMessage.send
+    send = consumer.EmailMessage.send
     failures = []
 
     def flaky_send(message, *args, **kwargs):
@@ -362,7 +367,7 @@ def test_consumer_failure_that_clears_up_on_retry_consumes_the_event_once(monkey
             raise SMTPException("421 try again later")
         return send(message, *args, **kwargs)
 
-    monkeypatch.setattr(services.EmailMessage, "send", flaky_send)
+    monkeypatch.setattr(consumer.EmailMessage, "send", flaky_send)
 
     result = handle_recommendation_event_task.apply(args=[event.pk])
 

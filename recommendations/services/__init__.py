@@ -1,0 +1,49 @@
+"""Writes with a business meaning for recommendations, one concern per module.
+
+- `evaluation`: run the engine on a patient and record what it finds;
+- `outbox`: record a recommendation with its event, and publish events to the broker;
+- `consumer`: what the worker does with an event (log, notify, count).
+
+The life of an event: `record_recommendation` writes the patient recommendation and its event (the outbox
+row) in one transaction; after the commit `publish_pending_events` sends it to the broker and marks it
+`published`; the worker runs `handle_recommendation_event`, which logs, notifies, counts and marks it
+`consumed`, and does nothing for an event it already consumed.
+"""
+
+from recommendations.services.consumer import (
+    count_recommendation,
+    handle_recommendation_event,
+    notify_care_team,
+    record_event_failure,
+)
+from recommendations.services.evaluation import (
+    NOTHING_TO_RECOMMEND,
+    EvaluatedRecommendation,
+    Evaluation,
+    definitions_for_rules,
+    evaluate_patient,
+    get_engine,
+)
+from recommendations.services.outbox import (
+    announce_recommendation,
+    publish_pending_events,
+    record_recommendation,
+    requeue_failed_events,
+)
+
+__all__ = [
+    "NOTHING_TO_RECOMMEND",
+    "EvaluatedRecommendation",
+    "Evaluation",
+    "announce_recommendation",
+    "count_recommendation",
+    "definitions_for_rules",
+    "evaluate_patient",
+    "get_engine",
+    "handle_recommendation_event",
+    "notify_care_team",
+    "publish_pending_events",
+    "record_event_failure",
+    "record_recommendation",
+    "requeue_failed_events",
+]
