@@ -81,7 +81,7 @@ def broker_down(monkeypatch):
     """Publishing fails the way kombu fails when RabbitMQ is unreachable; the list records each attempt."""
     attempts: list[int] = []
 
-    def unreachable(event_id: int) -> None:
+    def unreachable(event_id: int, **kwargs) -> None:
         attempts.append(event_id)
         raise OperationalError("[Errno 111] Connection refused")
 
