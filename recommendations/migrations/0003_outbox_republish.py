@@ -4,19 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recommendations', '0002_standard_definitions'),
+        ("recommendations", "0002_standard_definitions"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='recommendationevent',
-            name='publish_count',
-            field=models.PositiveIntegerField(default=0, help_text='Publishes the broker confirmed; more than one means the event was re-published.'),
+            model_name="recommendationevent",
+            name="publish_count",
+            field=models.PositiveIntegerField(
+                default=0, help_text="Publishes the broker confirmed; more than one means the event was re-published."
+            ),
         ),
         migrations.AddIndex(
-            model_name='recommendationevent',
-            index=models.Index(fields=['status', 'published_at'], name='event_status_published_idx'),
+            model_name="recommendationevent",
+            index=models.Index(fields=["status", "published_at"], name="event_status_published_idx"),
         ),
     ]

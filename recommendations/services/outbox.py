@@ -180,8 +180,8 @@ def _publish_one_batch(*, event_ids: list[int] | None, batch_size: int, report: 
         report.failed += RecommendationEvent.objects.filter(pk__in=given_up).update(
             status=EventStatus.FAILED,
             last_error=(
-                f"Re-published {settings.OUTBOX_MAX_REPUBLISHES} times, confirmed by the broker each time, and "
-                f"never consumed within {settings.OUTBOX_REPUBLISH_AFTER_SECONDS:g} s of a publish: is a worker consuming "
+                f"Re-published {settings.OUTBOX_MAX_REPUBLISHES} times, confirmed by the broker each time, and never "
+                f"consumed within {settings.OUTBOX_REPUBLISH_AFTER_SECONDS:g} s of a publish: is a worker consuming "
                 f"queue {settings.CELERY_TASK_DEFAULT_QUEUE!r}? Requeue it with "
                 "`manage.py publish_pending_events --retry-failed`."
             ),
