@@ -75,6 +75,9 @@ def send_event_to_consumer(event_id: int, *, connection: Connection | None = Non
     _drop_if_closed_by_peer(connection)
     timeout = settings.OUTBOX_CONFIRM_TIMEOUT_SECONDS
     try:
+        # One attempt within CELERY_BROKER_CONNECTION_TIMEOUT: kombu's default would sleep and try again,
+        # seconds a request cannot spare; the relay is the one that tries again.
+        connection.ensure_connection(max_retries=0)
         handle_recommendation_event_task.apply_async(
             args=[event_id], connection=connection, retry=False, timeout=timeout, confirm_timeout=timeout
         )
