@@ -4,8 +4,8 @@ the broker for the consumer: one publish the broker confirmed, on a pooled conne
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from celery import current_app, shared_task
 from django.conf import settings
@@ -39,51 +39,96 @@ def publish_pending_events_task() -> int:
     return services.publish_pending_events(time_budget=settings.OUTBOX_RELAY_TIME_BUDGET_SECONDS)
 
 
-@contextmanager
-def broker_connection() -> Iterator[Connection | None]:
-    """A connection of Celery's pool for publishing several events in a row (None when tasks run eagerly).
+@dataclass
+class Publication:
+    """What the broker said about events put on it: which it confirmed, which it did not (and why)."""
 
-    Connecting is lazy: the first publish connects, within CELERY_BROKER_CONNECTION_TIMEOUT.
+    confirmed: list[int] = field(default_factory=list)
+    unconfirmed: list[int] = field(default_factory=list)  # tried, and not confirmed: nacked, timed out, failed
+    error: str = ""
+
+
+class PublishFailed(Exception):
+    """The broker did not confirm an event: it stays in the outbox for the relay."""
+
+
+def publish_events(event_ids: list[int]) -> Publication:
+    """Put events on the broker for the consumer, in order, and say which ones the broker confirmed.
+
+    All of them go out on one channel in confirm mode (RabbitMQ's publisher confirms) before the confirms are
+    awaited, so a backlog drains at the broker's pace, not one round trip per event. The link may stay silent
+    OUTBOX_CONFIRM_TIMEOUT_SECONDS at most, on any step (connect aside: CELERY_BROKER_CONNECTION_TIMEOUT): then
+    the events not confirmed count as failed and wait for the relay. Nothing is retried here. The pooled
+    connection used is dropped at the first failure without a word to the broker (`collect`): its socket may be
+    dead or black-holed, and a confirm still owed on it could be taken for another message's; the pool opens a
+    fresh one for the next publish. Eager mode (no broker) runs the consumer in the call: all confirmed.
     """
     app = current_app
+    if not event_ids:
+        return Publication()
     if app.conf.task_always_eager:
-        yield None
-        return
+        for event_id in event_ids:
+            handle_recommendation_event_task.apply_async(args=[event_id])
+        return Publication(confirmed=list(event_ids))
     connection = app.pool.acquire(block=True, timeout=app.conf.broker_connection_timeout)
     try:
-        yield connection
+        return _publish_confirmed(connection, event_ids)
     finally:
-        connection.release()  # back to the pool; `collect`ed first if a publish on it failed
+        connection.release()  # back to the pool (already `collect`ed if it failed)
 
 
-def send_event_to_consumer(event_id: int, *, connection: Connection | None = None) -> None:
-    """Put one event on the broker for the consumer and return once the broker confirmed it; raise otherwise.
-
-    The publish waits at most OUTBOX_CONFIRM_TIMEOUT_SECONDS for RabbitMQ's confirm (the `confirm_publish`
-    transport option puts every channel in confirm mode), and is not retried here: an event that failed waits
-    in the outbox for the relay. A connection on which a publish failed is dropped without a word to the broker
-    (`collect`): its socket may be dead or black-holed, and a confirm still owed on it would be taken for the
-    next message's, so it is never used again; the pool opens a fresh one for the next publish.
-    """
-    if current_app.conf.task_always_eager:
-        handle_recommendation_event_task.apply_async(args=[event_id])
-        return
-    if connection is None:
-        with broker_connection() as pooled:
-            send_event_to_consumer(event_id, connection=pooled)
-        return
-    _drop_if_closed_by_peer(connection)
+def _publish_confirmed(connection: Connection, event_ids: list[int]) -> Publication:
     timeout = settings.OUTBOX_CONFIRM_TIMEOUT_SECONDS
+    sent: list[int] = []  # delivery tag n (from 1, per channel in confirm mode) is sent[n - 1]
+    acked: set[int] = set()
+    nacked: set[int] = set()
+
+    def settle(into: set[int]) -> Callable[[int, bool], None]:
+        def on_confirm(delivery_tag: int, multiple: bool) -> None:
+            into.update(range(1, delivery_tag + 1) if multiple else (delivery_tag,))
+
+        return on_confirm
+
     try:
+        _drop_if_closed_by_peer(connection)
         # One attempt within CELERY_BROKER_CONNECTION_TIMEOUT: kombu's default would sleep and try again,
         # seconds a request cannot spare; the relay is the one that tries again.
         connection.ensure_connection(max_retries=0)
-        handle_recommendation_event_task.apply_async(
-            args=[event_id], connection=connection, retry=False, timeout=timeout, confirm_timeout=timeout
-        )
-    except BaseException:
+        # Every blocking read or write below (channel open, confirm.select, declare, publish, close) gives up
+        # after `timeout`: a black-holed link costs that much, not the kernel's TCP timeout.
+        with connection.connection.transport.having_timeout(timeout):
+            channel = connection.channel()
+            channel.confirm_select()
+            # The `confirm_publish` transport option makes py-amqp wait for each confirm inside basic_publish;
+            # here the confirms are awaited together, below, so this channel publishes without waiting.
+            channel.basic_publish = channel._basic_publish
+            channel.events["basic_ack"].add(settle(acked))
+            channel.events["basic_nack"].add(settle(nacked))
+            producer = current_app.amqp.Producer(channel, auto_declare=False)
+            for event_id in event_ids:
+                sent.append(event_id)
+                handle_recommendation_event_task.apply_async(args=[event_id], producer=producer, retry=False)
+            while len(acked | nacked) < len(sent):
+                connection.drain_events(timeout=timeout)  # raises TimeoutError after `timeout` of silence
+            channel.close()
+        if nacked:
+            raise PublishFailed(f"the broker refused (nack) {len(nacked)} of {len(sent)} messages")
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the unconfirmed events wait for the relay
         connection.collect()
-        raise
+        confirmed = [event_id for tag, event_id in enumerate(sent, start=1) if tag in acked and tag not in nacked]
+        return Publication(
+            confirmed=confirmed,
+            unconfirmed=[event_id for event_id in (sent or event_ids[:1]) if event_id not in confirmed],
+            error=f"publish failed: {exc!r}"[:2000],
+        )
+    return Publication(confirmed=list(sent))
+
+
+def send_event_to_consumer(event_id: int) -> None:
+    """Put one event on the broker for the consumer; return once the broker confirmed it, raise otherwise."""
+    publication = publish_events([event_id])
+    if publication.error:
+        raise PublishFailed(publication.error)
 
 
 def _drop_if_closed_by_peer(connection: Connection) -> None:

@@ -147,35 +147,29 @@ def _publish_one_batch(*, event_ids: list[int] | None, batch_size: int, report: 
         .order_by("pk")
         .only("pk", "status", "publish_count")[:batch_size]
     )
-    confirmed: list[int] = []
-    given_up: list[int] = []
+    due_again = [event for event in claimed if event.status == EventStatus.PUBLISHED]
+    given_up = [event.pk for event in due_again if event.publish_count > settings.OUTBOX_MAX_REPUBLISHES]
+    to_send = [event.pk for event in claimed if event.pk not in given_up]
     sent_at = timezone.now()  # before sending: an eager consumer finishes inside the call
-    with tasks.broker_connection() as connection:
-        for event in claimed:
-            if event.status == EventStatus.PUBLISHED and event.publish_count > settings.OUTBOX_MAX_REPUBLISHES:
-                given_up.append(event.pk)
-                continue
-            try:
-                tasks.send_event_to_consumer(event.pk, connection=connection)
-            except Exception as exc:  # noqa: BLE001 - any broker failure leaves the event for the relay
-                logger.warning("Could not publish event %s, it stays %s: %r", event.pk, event.status, exc)
-                report.broker_error = f"publish failed: {exc!r}"[:2000]
-                RecommendationEvent.objects.filter(pk=event.pk).update(
-                    attempts=F("attempts") + 1, last_error=report.broker_error
-                )
-                break  # the broker is down: the rest of the batch would fail the same way
-            confirmed.append(event.pk)
-            if event.status == EventStatus.PUBLISHED:
-                report.republished += 1
-    if confirmed:
-        RecommendationEvent.objects.filter(pk__in=confirmed).update(
+    publication = tasks.publish_events(to_send)
+    if publication.confirmed:
+        RecommendationEvent.objects.filter(pk__in=publication.confirmed).update(
             # The consumer may already have marked it consumed (eager mode): never move its status backwards.
             status=Case(When(status=EventStatus.PENDING, then=Value(EventStatus.PUBLISHED)), default=F("status")),
             published_at=sent_at,
             attempts=F("attempts") + 1,
             publish_count=F("publish_count") + 1,
         )
-        report.published += len(confirmed)
+        report.published += len(publication.confirmed)
+        report.republished += len({event.pk for event in due_again} & set(publication.confirmed))
+    if publication.error:
+        logger.warning(
+            "Could not publish events %s, they wait for the relay: %s", publication.unconfirmed, publication.error
+        )
+        report.broker_error = publication.error
+        RecommendationEvent.objects.filter(pk__in=publication.unconfirmed).update(
+            attempts=F("attempts") + 1, last_error=publication.error
+        )
     if given_up:
         report.failed += RecommendationEvent.objects.filter(pk__in=given_up).update(
             status=EventStatus.FAILED,

@@ -24,7 +24,7 @@ from clinrec.celery import app
 from patients.tests.factories import PatientFactory
 from recommendations.models import Notification, RecommendationEvent
 from recommendations.services import evaluate_patient, handle_recommendation_event, publish_pending_events
-from recommendations.tasks import publish_pending_events_task
+from recommendations.tasks import Publication, publish_pending_events_task
 
 pytestmark = pytest.mark.django_db
 
@@ -49,10 +49,11 @@ def lossy_broker(monkeypatch):
     """The broker confirms every publish and the message is then lost; the list records each publish."""
     published: list[int] = []
 
-    def confirmed_then_lost(event_id: int, **kwargs) -> None:
-        published.append(event_id)
+    def confirmed_then_lost(event_ids: list[int]) -> Publication:
+        published.extend(event_ids)
+        return Publication(confirmed=list(event_ids))
 
-    monkeypatch.setattr("recommendations.tasks.send_event_to_consumer", confirmed_then_lost)
+    monkeypatch.setattr("recommendations.tasks.publish_events", confirmed_then_lost)
     return published
 
 
