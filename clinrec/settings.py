@@ -332,7 +332,9 @@ OUTBOX_MAX_REPUBLISHES = env_int("OUTBOX_MAX_REPUBLISHES", 5)
 # The relay claims this many events per transaction and loops until nothing is due or its time is up, so a
 # backlog drains in one run and beat ticks never pile up behind a long run.
 OUTBOX_RELAY_BATCH_SIZE = env_int("OUTBOX_RELAY_BATCH_SIZE", 200)
-OUTBOX_RELAY_TIME_BUDGET_SECONDS = env_float("OUTBOX_RELAY_TIME_BUDGET_SECONDS", 20.0)
+OUTBOX_RELAY_TIME_BUDGET_SECONDS = env_float("OUTBOX_RELAY_TIME_BUDGET_SECONDS", OUTBOX_RELAY_INTERVAL_SECONDS * 2 / 3)
+# A tick that waited longer than an interval (no worker running) is dropped: the next one does the same work.
+CELERY_BEAT_SCHEDULE["publish-pending-events"]["options"] = {"expires": float(OUTBOX_RELAY_INTERVAL_SECONDS)}
 
 # --- Recommendation engine -----------------------------------------------------------------------------------
 

@@ -70,7 +70,10 @@ def publish_events(event_ids: list[int]) -> Publication:
         for event_id in event_ids:
             handle_recommendation_event_task.apply_async(args=[event_id])
         return Publication(confirmed=list(event_ids))
-    connection = app.pool.acquire(block=True, timeout=app.conf.broker_connection_timeout)
+    try:
+        connection = app.pool.acquire(block=True, timeout=app.conf.broker_connection_timeout)
+    except Exception as exc:  # noqa: BLE001 - every pooled connection busy: the relay sends them later
+        return Publication(unconfirmed=event_ids[:1], error=f"publish failed: {exc!r}")
     try:
         return _publish_confirmed(connection, event_ids)
     finally:

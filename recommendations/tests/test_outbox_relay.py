@@ -212,4 +212,7 @@ def test_publisher_confirms_and_broker_timeouts_reach_celery():
     publishing = app.connection_for_write("amqp://guest:guest@127.0.0.1:5672//")
     assert publishing.transport_options["confirm_publish"] is True
     assert publishing.connect_timeout == settings.CELERY_BROKER_CONNECTION_TIMEOUT
-    assert app.conf.beat_schedule["publish-pending-events"]["schedule"] == settings.OUTBOX_RELAY_INTERVAL_SECONDS
+    relay = app.conf.beat_schedule["publish-pending-events"]
+    assert relay["schedule"] == settings.OUTBOX_RELAY_INTERVAL_SECONDS
+    assert relay["options"]["expires"] == settings.OUTBOX_RELAY_INTERVAL_SECONDS
+    assert settings.OUTBOX_RELAY_TIME_BUDGET_SECONDS < settings.OUTBOX_RELAY_INTERVAL_SECONDS
