@@ -227,3 +227,17 @@ def test_event_whose_message_was_lost_is_published_again_after_the_configured_ti
     event = RecommendationEvent.objects.get(pk=event_id)
     assert (event.publish_count, event.attempts) == (2, 2)
     assert handled == [(event_id, True)]
+
+
+def test_pooled_connection_reset_while_idle_is_replaced_before_the_next_publish(link, clinician_client):
+    first = evaluate_obese_patient(clinician_client)
+    link.proxy.reset()  # e.g. RabbitMQ restarted while the connection sat in the pool
+    time.sleep(0.2)
+
+    second = evaluate_obese_patient(clinician_client)
+
+    event = RecommendationEvent.objects.get(pk=second)
+    assert (event.status, event.attempts, event.last_error) == ("published", 1, "")
+    assert link.proxy.connections_accepted == 2
+    handled = consume_everything(link.broker, [first, second])
+    report_and_assert_consumed_once("idle-reset", [first, second], {"published": 2}, 0, handled)
