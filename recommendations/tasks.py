@@ -1,5 +1,8 @@
-"""Celery tasks: the event consumer and the outbox relay (thin: each calls a service), and how an event is put on
-the broker for the consumer: one publish the broker confirmed, on a pooled connection dropped at the first doubt."""
+"""Celery tasks: the event consumer and the outbox relay (thin: each calls a service), and how events are put on
+the broker for the consumer: publishes the broker confirmed, on pooled connections dropped at the first doubt.
+
+RabbitMQ (py-amqp) is the broker this publisher is written for: publisher confirms are its extension of AMQP.
+"""
 
 from __future__ import annotations
 
