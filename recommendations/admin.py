@@ -204,9 +204,6 @@ class RuleSetAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
-    def save_related(self, request, form, formsets, change) -> None:
-        """Activations are recorded by the activate action only."""
-
     def get_urls(self):
         urls = [
             path(
