@@ -107,6 +107,9 @@ def create_rule_set(
     """
     base = based_on or active_rule_set()
     config = config_from_parameters(parameters, base=rule_set_config(base))
+    # Every version locked (as activation does): concurrent creations queue up, and each reads the latest
+    # number only once the previous one committed. The retry covers a first version made meanwhile.
+    list(RuleSet.objects.select_for_update().order_by("version").values_list("version", flat=True))
     for _attempt in range(3):
         version = (RuleSet.objects.aggregate(latest=Max("version"))["latest"] or 0) + 1
         try:

@@ -199,3 +199,8 @@ def test_a_recommendation_added_inline_on_the_patient_page_records_who_made_it(c
     link = PatientRecommendation.objects.get(patient=patient)
     assert (link.provenance["recorded_by"], link.provenance["via"]) == ("lead", "admin")
     assert RecommendationEvent.objects.get(patient_recommendation=link).payload["provenance"] == link.provenance
+
+
+def test_versions_cannot_be_deleted_in_the_admin(client, admin_user_session):
+    assert client.get(f"{RULE_SETS}1/delete/").status_code == 403
+    assert RuleSet.objects.filter(version=1).exists()
