@@ -108,36 +108,24 @@ def evaluate_patient(*, patient_id: str, at: datetime | None = None) -> Evaluati
     """
     at = at or timezone.now()
     patient = Patient.objects.select_for_update().get(pk=patient_id)
-    rule_set = active_rule_set()
-    engine = get_engine(rule_set)
-    findings = engine.evaluate(patient_snapshot(patient=patient), at=at)
-    if not findings:
-        return Evaluation(patient=patient.pk, evaluated_at=at)
-
-    definitions = definitions_for_rules({finding.rule for finding in findings})
-    active = _active_links(patient, definitions)
+    planned = _plan(patient, active_rule_set(), at, create_definitions=True)
     outcomes = []
     new_event_ids = []
-    for finding in findings:
-        definition = definitions.get(finding.rule)
-        if definition is None:
-            continue
-        provenance = rule_provenance(finding=finding, rule_set=rule_set.version, engine=engine)
-        existing = active.get(definition.pk)
-        if existing is not None:
-            outcomes.append(_outcome(finding, definition, existing, event=None, provenance=provenance))
+    for item in planned:
+        if item.active_link is not None:
+            outcomes.append(_outcome(item, item.active_link, event=None))
             continue
         link = PatientRecommendation.objects.create(
             patient=patient,
-            recommendation=definition,
+            recommendation=item.definition,
             recommended_at=at,
             source=RecommendationSource.RULE,
-            reason=finding.reason,
-            provenance=provenance,
+            reason=item.finding.reason,
+            provenance=item.provenance,
         )
         event = announce_recommendation(link=link, publish=False)
         new_event_ids.append(event.pk)
-        outcomes.append(_outcome(finding, definition, link, event=event, provenance=provenance))
+        outcomes.append(_outcome(item, link, event=event))
     if new_event_ids:
         # One publish for the whole evaluation: with the broker down it gives up after the first failed
         # attempt (one connection timeout in the request), instead of one attempt per recommendation.
@@ -155,20 +143,44 @@ def preview_patient(*, patient_id: str, rule_set: RuleSet | None = None, at: dat
     at = at or timezone.now()
     patient = Patient.objects.get(pk=patient_id)
     rule_set = rule_set or active_rule_set()
+    planned = _plan(patient, rule_set, at, create_definitions=False)
+    return Evaluation(
+        patient=patient.pk,
+        evaluated_at=at,
+        recommendations=[_outcome(item, item.active_link, event=None) for item in planned],
+        dry_run=True,
+        rule_set=rule_set.version,
+    )
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A finding mapped onto its definition, with its provenance and the patient's active link, if any."""
+
+    finding: Finding
+    definition: Recommendation
+    provenance: dict
+    active_link: PatientRecommendation | None
+
+
+def _plan(patient: Patient, rule_set: RuleSet, at: datetime, *, create_definitions: bool) -> list[_Planned]:
+    """What the engine finds for `patient` with `rule_set`, for the rules that have a definition."""
     engine = get_engine(rule_set)
     findings = engine.evaluate(patient_snapshot(patient=patient), at=at)
-    definitions = definitions_for_rules({finding.rule for finding in findings}, create=False) if findings else {}
-    active = _active_links(patient, definitions) if definitions else {}
-    outcomes = []
-    for finding in findings:
-        definition = definitions.get(finding.rule)
-        if definition is None:
-            continue
-        provenance = rule_provenance(finding=finding, rule_set=rule_set.version, engine=engine)
-        outcomes.append(_outcome(finding, definition, active.get(definition.pk), event=None, provenance=provenance))
-    return Evaluation(
-        patient=patient.pk, evaluated_at=at, recommendations=outcomes, dry_run=True, rule_set=rule_set.version
-    )
+    if not findings:
+        return []
+    definitions = definitions_for_rules({finding.rule for finding in findings}, create=create_definitions)
+    active = _active_links(patient, definitions)
+    return [
+        _Planned(
+            finding=finding,
+            definition=definitions[finding.rule],
+            provenance=rule_provenance(finding=finding, rule_set=rule_set.version, engine=engine),
+            active_link=active.get(definitions[finding.rule].pk),
+        )
+        for finding in findings
+        if finding.rule in definitions
+    ]
 
 
 def _active_links(patient: Patient, definitions: dict[str, Recommendation]) -> dict[str, PatientRecommendation]:
@@ -183,20 +195,15 @@ def _active_links(patient: Patient, definitions: dict[str, Recommendation]) -> d
 
 
 def _outcome(
-    finding: Finding,
-    definition: Recommendation,
-    link: PatientRecommendation | None,
-    *,
-    event: RecommendationEvent | None,
-    provenance: dict,
+    item: _Planned, link: PatientRecommendation | None, *, event: RecommendationEvent | None
 ) -> EvaluatedRecommendation:
     return EvaluatedRecommendation(
-        recommendation=definition.pk,
-        name=definition.name,
-        rule=finding.rule,
-        reason=finding.reason,
+        recommendation=item.definition.pk,
+        name=item.definition.name,
+        rule=item.finding.rule,
+        reason=item.finding.reason,
         patient_recommendation=link.pk if link is not None else None,
         new=link is None or event is not None,
         event=event.pk if event is not None else None,
-        provenance=provenance,
+        provenance=item.provenance,
     )
