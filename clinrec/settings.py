@@ -312,6 +312,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Recommendation engine -----------------------------------------------------------------------------------
 
 RECOMMENDATION_ENGINE = env("RECOMMENDATION_ENGINE", "recommendations.engine.RuleEngine")
+# Governance: these four only seed rule-set version 1 (after migrate, or on first use); the active rule set
+# decides from then on (recommendations.services.rule_sets).
 PHYSICAL_THERAPY_MIN_AGE = env_int("PHYSICAL_THERAPY_MIN_AGE", 65)
 WEIGHT_MANAGEMENT_MIN_BMI = env_float("WEIGHT_MANAGEMENT_MIN_BMI", 30.0)
 ADMISSIBLE_DEPARTMENTS_FOR_REHAB = env_list("ADMISSIBLE_DEPARTMENTS_FOR_REHAB", "orthopaedics")

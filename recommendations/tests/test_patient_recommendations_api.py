@@ -210,6 +210,7 @@ def test_expand_one_keeps_the_other_as_id(viewer_client, several):
         "name": "Cardiac rehab",
         "description": "A care programme.",
         "rule": None,
+        "manual_only": True,
     }
 
 
