@@ -88,6 +88,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    # security: the refresh-token blacklist (rotation, logout).
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -251,6 +253,10 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_TOKEN_DAYS", 1)),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": True,
+    # A refresh token works once: refreshing returns a new one and blacklists the one sent, so a stolen
+    # refresh token is refused as soon as either party uses it again. Logout blacklists it too.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -307,6 +313,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recommendations.publish_pending_events",
         "schedule": float(OUTBOX_RELAY_INTERVAL_SECONDS),
     },
+}
+
+# --- Tokens (security) ---------------------------------------------------------------------------------------
+
+# Expired outstanding (and blacklisted) refresh tokens are deleted by beat this often: an expired token is
+# refused by its signature's `exp` anyway, so only the table's size is at stake. Revoked, unexpired ones stay.
+JWT_FLUSH_EXPIRED_TOKENS_HOURS = env_int("JWT_FLUSH_EXPIRED_TOKENS_HOURS", 24)
+CELERY_BEAT_SCHEDULE["flush-expired-tokens"] = {
+    "task": "security.flush_expired_tokens",
+    "schedule": float(JWT_FLUSH_EXPIRED_TOKENS_HOURS * 3600),
 }
 
 # --- Recommendation engine -----------------------------------------------------------------------------------
