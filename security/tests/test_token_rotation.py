@@ -126,7 +126,7 @@ def test_an_expired_refresh_token_is_refused(viewer):
     assert_refused(refresh(str(expired_refresh_token(viewer))), "expired")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_simultaneous_refreshes_with_one_token_get_one_new_pair(viewer):
     """Racing the same refresh token: one request wins, the other is refused like any reuse."""
     if connection.vendor != "postgresql":
