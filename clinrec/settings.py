@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -88,6 +89,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    # security: the refresh-token blacklist (rotation, logout) and the Content-Security-Policy header.
+    "rest_framework_simplejwt.token_blacklist",
+    "csp",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -100,6 +104,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # security: a Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "clinrec.middleware.ApiPathMiddleware",
@@ -251,6 +257,10 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_TOKEN_DAYS", 1)),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": True,
+    # A refresh token works once: refreshing returns a new one and blacklists the one sent, so a stolen
+    # refresh token is refused as soon as either party uses it again. Logout blacklists it too.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -308,6 +318,47 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(OUTBOX_RELAY_INTERVAL_SECONDS),
     },
 }
+
+# --- Tokens and Content-Security-Policy (security) --------------------------------------------------------
+
+# Expired outstanding (and blacklisted) refresh tokens are deleted by beat this often: an expired token is
+# refused by its signature's `exp` anyway, so only the table's size is at stake. Revoked, unexpired ones stay.
+JWT_FLUSH_EXPIRED_TOKENS_HOURS = env_int("JWT_FLUSH_EXPIRED_TOKENS_HOURS", 24)
+CELERY_BEAT_SCHEDULE["flush-expired-tokens"] = {
+    "task": "security.flush_expired_tokens",
+    "schedule": float(JWT_FLUSH_EXPIRED_TOKENS_HOURS * 3600),
+}
+
+# Every page loads only from this server, and runs no inline script: an injected <script> or a remote host is
+# refused by the browser. Swagger UI and Redoc come from the sidecar and are started by script files, and
+# Redoc's page adds what its bundle needs (security/docs.py). A <style> element needs the response's nonce.
+# `data:` images are the icons Swagger UI and Redoc embed in their CSS. Violations are reported to
+# CONTENT_SECURITY_POLICY_REPORT_URI when it is set.
+CONTENT_SECURITY_POLICY_REPORT_URI = env("CONTENT_SECURITY_POLICY_REPORT_URI")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF],
+        "style-src": [csp_constants.SELF, csp_constants.NONCE],
+        # style="..." attributes, which DRF's browsable API and login templates use: they run no code and load
+        # nothing from another host (img-src still applies); <style> elements still need the nonce.
+        "style-src-attr": [csp_constants.UNSAFE_INLINE],
+        "img-src": [csp_constants.SELF, "data:"],
+        "connect-src": [csp_constants.SELF],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.SELF],
+        "form-action": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+        **({"report-uri": [CONTENT_SECURITY_POLICY_REPORT_URI]} if CONTENT_SECURITY_POLICY_REPORT_URI else {}),
+    }
+}
+# Swagger UI would otherwise show a badge fetched from validator.swagger.io, sending it the schema's address.
+SPECTACULAR_SETTINGS["SWAGGER_UI_SETTINGS"] = {"deepLinking": True, "validatorUrl": None}
+# DRF's renderers, the browsable API's without the inline stylesheet the policy refuses (security/renderers.py).
+REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = [
+    "rest_framework.renderers.JSONRenderer",
+    "security.renderers.BrowsableAPIRenderer",
+]
 
 # --- Recommendation engine -----------------------------------------------------------------------------------
 
