@@ -10,6 +10,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from clinrec.health import HealthView
+from interop import urls as interop_urls
 
 
 class ApiRootView(APIView):
@@ -49,6 +50,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
+    # interop: the FHIR R4B server and the CDS Hooks service, at the paths the standards expect.
+    path("fhir/", include(interop_urls.fhir_urls)),
     path("admin/", admin.site.urls),
 ]
 

@@ -35,6 +35,7 @@ class Recommendation(models.Model):
 class RecommendationSource(models.TextChoices):
     RULE = "rule", "Rule"
     MANUAL = "manual", "Manual"
+    CDS = "cds", "CDS Hooks (accepted card)"
 
 
 class RecommendationStatus(models.TextChoices):

@@ -1,0 +1,15 @@
+"""URLs of the FHIR server (`/fhir/`) and the CDS Hooks service (`/cds-services`)."""
+
+from django.urls import path, re_path
+
+from interop.fhir import views as fhir
+
+fhir_urls = [
+    path("metadata", fhir.CapabilityStatementView.as_view(), name="fhir-metadata"),
+    path("Patient/<str:pk>/$everything", fhir.PatientEverythingView.as_view(), name="fhir-patient-everything"),
+    path("Patient/<str:pk>", fhir.PatientReadView.as_view(), name="fhir-patient"),
+    path("ServiceRequest", fhir.ServiceRequestSearchView.as_view(), name="fhir-service-request-search"),
+    path("Procedure", fhir.ProcedureSearchView.as_view(), name="fhir-procedure-search"),
+    path("Observation", fhir.ObservationSearchView.as_view(), name="fhir-observation-search"),
+    re_path(r"^.*$", fhir.FhirNotFoundView.as_view(schema=None), name="fhir-not-found"),
+]
