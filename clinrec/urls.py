@@ -42,6 +42,7 @@ api_v1 = [
     path("", include("patients.urls")),
     path("", include("procedures.urls")),
     path("", include("recommendations.urls")),
+    path("", include(interop_urls.api_urls)),  # interop: CDS feedback analytics
 ]
 
 urlpatterns = [
@@ -52,6 +53,7 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     # interop: the FHIR R4B server and the CDS Hooks service, at the paths the standards expect.
     path("fhir/", include(interop_urls.fhir_urls)),
+    path("", include(interop_urls.cds_urls)),
     path("admin/", admin.site.urls),
 ]
 

@@ -2,6 +2,7 @@
 
 from django.urls import path, re_path
 
+from interop.cds import views as cds
 from interop.fhir import views as fhir
 
 fhir_urls = [
@@ -12,4 +13,14 @@ fhir_urls = [
     path("Procedure", fhir.ProcedureSearchView.as_view(), name="fhir-procedure-search"),
     path("Observation", fhir.ObservationSearchView.as_view(), name="fhir-observation-search"),
     re_path(r"^.*$", fhir.FhirNotFoundView.as_view(schema=None), name="fhir-not-found"),
+]
+
+cds_urls = [
+    path("cds-services", cds.DiscoveryView.as_view(), name="cds-discovery"),
+    path("cds-services/<str:service_id>", cds.ServiceView.as_view(), name="cds-service"),
+    path("cds-services/<str:service_id>/feedback", cds.FeedbackView.as_view(), name="cds-feedback"),
+]
+
+api_urls = [
+    path("analytics/cds-feedback/", cds.CdsFeedbackAnalyticsView.as_view(), name="analytics-cds-feedback"),
 ]

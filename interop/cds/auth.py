@@ -74,7 +74,9 @@ def _signing_key(issuer: CdsIssuer, token: str, header: dict[str, Any]):
     try:
         return client.get_signing_key_from_jwt(token).key
     except jwt.PyJWKClientError as exc:
-        raise exceptions.AuthenticationFailed(f"Could not get the signing key of issuer {issuer.issuer!r}: {exc}")
+        raise exceptions.AuthenticationFailed(
+            f"Could not get the signing key of issuer {issuer.issuer!r}: {exc}"
+        ) from None
 
 
 def remember_jti(*, issuer: str, jti: str, expires_at: datetime) -> None:

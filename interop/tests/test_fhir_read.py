@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import date
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from interop.fhir import codes
@@ -15,11 +13,6 @@ from patients.models import Patient
 from recommendations.models import PatientRecommendation
 
 LOINC, SNOMED = codes.LOINC, codes.SNOMED
-
-
-@pytest.fixture
-def seeded(db):
-    call_command("seed_db", stdout=StringIO())
 
 
 @pytest.fixture
