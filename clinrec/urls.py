@@ -53,6 +53,7 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     # interop: the FHIR R4B server and the CDS Hooks service, at the paths the standards expect.
     path("fhir/", include(interop_urls.fhir_urls)),
+    interop_urls.fhir_root_without_slash,
     path("", include(interop_urls.cds_urls)),
     path("admin/", admin.site.urls),
 ]

@@ -6,6 +6,7 @@ from interop.cds import views as cds
 from interop.fhir import views as fhir
 
 fhir_urls = [
+    path("", fhir.TransactionView.as_view(), name="fhir-transaction"),
     path("metadata", fhir.CapabilityStatementView.as_view(), name="fhir-metadata"),
     path("Patient/<str:pk>/$everything", fhir.PatientEverythingView.as_view(), name="fhir-patient-everything"),
     path("Patient/<str:pk>", fhir.PatientReadView.as_view(), name="fhir-patient"),
@@ -24,3 +25,6 @@ cds_urls = [
 api_urls = [
     path("analytics/cds-feedback/", cds.CdsFeedbackAnalyticsView.as_view(), name="analytics-cds-feedback"),
 ]
+
+# `POST /fhir` (no slash) is the same transaction; Django would otherwise redirect and lose the body.
+fhir_root_without_slash = path("fhir", fhir.TransactionView.as_view(schema=None), name="fhir-transaction-no-slash")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from clinrec.viewsets import no_such_id
-from interop.fhir import codes, mapping
+from interop.fhir import codes, ingest, mapping
 from interop.fhir.capability import capability_statement
 from interop.fhir.http import FhirError, FhirView
 from interop.fhir.search import check_parameters, paged_searchset, patient_parameter
@@ -183,6 +185,47 @@ class ObservationSearchView(FhirView):
         wanted = loinc_codes(params["code"]) if params.get("code") else None
         observations = [] if patient is None else mapping.observation_resources(patient, loinc=wanted)
         bundle = paged_searchset(request, observations, lambda item: item, base_url=fhir_base(request))
+        return Response(mapping.as_json(bundle))
+
+
+class FhirWrite(BasePermission):
+    """Writing patients and their procedure history: the clinician role (or admin)."""
+
+    PERMISSIONS = ("patients.add_patient", "patients.change_patient", "procedures.add_patientprocedure")
+    message = f"Your role does not allow this (needs the {', '.join(PERMISSIONS)} permissions)."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perms(self.PERMISSIONS))
+
+
+class TransactionView(FhirView):
+    """`POST /fhir/`: a transaction Bundle of Patient, Observation, Condition and Procedure, stored whole."""
+
+    permission_classes = [FhirWrite]
+
+    @extend_schema(
+        summary="FHIR transaction (patients, vital signs, chronic pain, procedures)",
+        description=(
+            "Creates or updates the patients of the Bundle with their height, weight, BMI and chronic pain, "
+            "and adds each completed Procedure to their history (matched to the catalogue by identifier in "
+            "ClinRec's `/procedure` system or by SNOMED CT code; an unknown one is added to the catalogue when "
+            "the entry gives its id, name and department and the caller's role may extend the catalogue). "
+            "All or nothing: any problem is a 422 OperationOutcome naming the entry, and nothing is stored."
+        ),
+        request={"application/fhir+json": OpenApiTypes.OBJECT},
+        responses={
+            200: FHIR_BUNDLE,
+            **FHIR_READ_ERRORS,
+            415: OPERATION_OUTCOME,
+            422: OPERATION_OUTCOME,
+        },
+        tags=["fhir"],
+    )
+    def post(self, request):
+        bundle = ingest.apply_transaction(
+            body=request.data, may_extend_catalogue=request.user.has_perm("procedures.add_procedure")
+        )
         return Response(mapping.as_json(bundle))
 
 

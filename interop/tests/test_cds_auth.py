@@ -112,7 +112,7 @@ def test_clinrecs_own_bearer_tokens_are_accepted(seeded, viewer_client):
 class JwksHandler(BaseHTTPRequestHandler):
     jwks: dict = {}
 
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         body = json.dumps(self.jwks).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
