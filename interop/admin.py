@@ -1,9 +1,9 @@
-"""Admin pages: the EHR issuers CDS Hooks trusts (registered here), and the cards and feedback, read-only."""
+"""Admin page of the EHR issuers the CDS Hooks service trusts: administrators register them here."""
 
 from django.contrib import admin
 from django.db import models
 
-from interop.models import CdsFeedback, CdsIssuer, IssuedCard
+from interop.models import CdsIssuer
 
 
 @admin.register(CdsIssuer)
@@ -16,25 +16,3 @@ class CdsIssuerAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="inline JWKS")
     def has_inline_jwks(self, obj: CdsIssuer) -> bool:
         return bool(obj.jwks)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(IssuedCard)
-class IssuedCardAdmin(ReadOnlyAdmin):
-    list_display = ["uuid", "service", "patient_id", "recommendation", "issued_at"]
-    list_filter = ["service", "recommendation"]
-    search_fields = ["uuid", "patient_id", "hook_instance"]
-
-
-@admin.register(CdsFeedback)
-class CdsFeedbackAdmin(ReadOnlyAdmin):
-    list_display = ["card", "outcome", "override_reason_text", "patient_recommendation", "outcome_timestamp"]
-    list_filter = ["outcome"]
-    search_fields = ["card__uuid", "card__patient_id", "override_reason_text"]
