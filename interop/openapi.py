@@ -37,3 +37,15 @@ class CdsHooksJwtScheme(OpenApiAuthenticationExtension):
                 "service URL), `exp` and a fresh `jti`. ClinRec's own bearer tokens are accepted too."
             ),
         }
+
+
+def fhir_operation_paths(result, generator, request, public):
+    """Postprocessing hook: give FHIR operations their `$` back (`/fhir/Patient/{id}/$everything`).
+
+    drf-spectacular simplifies a path as a regex and drops the `$`, which would document a URL that does not exist.
+    """
+    result["paths"] = {
+        path.replace("/Patient/{id}/everything", "/Patient/{id}/$everything"): item
+        for path, item in result["paths"].items()
+    }
+    return result

@@ -20,6 +20,7 @@ cds_urls = [
     path("cds-services", cds.DiscoveryView.as_view(), name="cds-discovery"),
     path("cds-services/<str:service_id>", cds.ServiceView.as_view(), name="cds-service"),
     path("cds-services/<str:service_id>/feedback", cds.FeedbackView.as_view(), name="cds-feedback"),
+    re_path(r"^cds-services/.*$", cds.CdsNotFoundView.as_view(schema=None), name="cds-not-found"),
 ]
 
 api_urls = [

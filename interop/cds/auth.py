@@ -58,7 +58,14 @@ def service_url(request, service_id: str | None) -> str:
 def _signing_key(issuer: CdsIssuer, token: str, header: dict[str, Any]):
     kid = header.get("kid")
     if issuer.jwks:
-        keys = [key for key in jwt.PyJWKSet.from_dict(issuer.jwks).keys if kid is None or key.key_id == kid]
+        try:
+            key_set = jwt.PyJWKSet.from_dict(issuer.jwks)
+        except jwt.PyJWTError as exc:
+            logger.warning("The JWK Set registered for issuer %r is unusable: %s", issuer.issuer, exc)
+            raise exceptions.AuthenticationFailed(
+                f"The keys registered for issuer {issuer.issuer!r} are unusable."
+            ) from None
+        keys = [key for key in key_set.keys if kid is None or key.key_id == kid]
         if len(keys) != 1:
             raise exceptions.AuthenticationFailed(
                 f"No single key of issuer {issuer.issuer!r} matches the JWT's kid {kid!r}."
@@ -124,12 +131,14 @@ class CdsHooksJWTAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(f"JWT alg must be RS384 or ES384, got {header.get('alg')!r}.")
         service_id = (getattr(request, "parser_context", None) or {}).get("kwargs", {}).get("service_id")
         audience = service_url(request, service_id)
+        # Feedback goes to `<service>/feedback`; a token made for either URL is meant for this service.
+        audiences = [audience, f"{audience}/feedback"] if service_id else [audience]
         try:
             claims = jwt.decode(
                 token,
                 _signing_key(issuer, token, header),
                 algorithms=ALGORITHMS,
-                audience=audience,
+                audience=audiences,
                 options={"require": REQUIRED_CLAIMS},
                 leeway=30,
             )

@@ -221,9 +221,9 @@ def issue_cards(
     """Evaluate the patient for a hook call and return its cards, remembering each; records no recommendation."""
     at = at or timezone.now()
     snapshot = snapshot_for_request(patient_id=patient_id, prefetch=prefetch)
-    cards = []
-    for item in evaluate(patient_id=patient_id, snapshot=snapshot, at=at):
-        card = IssuedCard.objects.create(
+    items = evaluate(patient_id=patient_id, snapshot=snapshot, at=at)
+    issued = IssuedCard.objects.bulk_create(
+        IssuedCard(
             service=service.id,
             hook_instance=hook_instance,
             patient_id=patient_id,
@@ -232,8 +232,9 @@ def issue_cards(
             reason=item.finding.reason,
             issued_at=at,
         )
-        cards.append(card_json(card, item, at=at))
-    return cards
+        for item in items
+    )
+    return [card_json(card, item, at=at) for card, item in zip(issued, items, strict=True)]
 
 
 def override_reason_text(reason: dict[str, Any] | None) -> str:

@@ -149,3 +149,15 @@ class CdsFeedbackAnalyticsView(APIView):
     )
     def get(self, request):
         return Response(CdsFeedbackCountSerializer(selectors.cds_feedback_counts(), many=True).data)
+
+
+class CdsNotFoundView(APIView):
+    """Any other path under `/cds-services/`: a JSON 404 pointing at discovery."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise NotFound(f"No CDS Hooks endpoint at {request.path}; GET /cds-services lists the services.")
+
+    get = post = put = patch = delete = http_method_not_allowed  # type: ignore[assignment]

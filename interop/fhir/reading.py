@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from django.db.models import Q
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient as FhirPatient
@@ -37,22 +38,42 @@ def codes_of(concept, system: str) -> list[str]:
     return [c.code for c in (concept.coding or []) if c.system == system and c.code] if concept else []
 
 
+def catalogue_ids(resource: FhirProcedure) -> list[str]:
+    """ClinRec catalogue ids a Procedure names: identifiers, then codings, in ClinRec's `/procedure` system."""
+    ids = [i.value for i in resource.identifier or [] if codes.is_clinrec_system(i.system, "procedure") and i.value]
+    if resource.code:
+        ids += [c.code for c in resource.code.coding or [] if codes.is_clinrec_system(c.system, "procedure") and c.code]
+    return ids
+
+
+class Catalogue:
+    """The catalogue entries some Procedure resources name, read in one query, matched by id then SNOMED CT code."""
+
+    def __init__(self, resources: Iterable[FhirProcedure]) -> None:
+        resources = list(resources)
+        ids = {pk for resource in resources for pk in catalogue_ids(resource)}
+        snomed = {code for resource in resources for code in codes_of(resource.code, codes.SNOMED)}
+        found = (
+            list(Procedure.objects.filter(Q(pk__in=ids) | Q(code__in=snomed)).order_by("id")) if ids or snomed else []
+        )
+        self.by_id = {procedure.pk: procedure for procedure in found}
+        self.by_code: dict[str, Procedure] = {}
+        for procedure in found:
+            if procedure.code:
+                self.by_code.setdefault(procedure.code, procedure)
+
+    def match(self, resource: FhirProcedure) -> Procedure | None:
+        for procedure_id in catalogue_ids(resource):
+            if procedure_id in self.by_id:
+                return self.by_id[procedure_id]
+        return next(
+            (self.by_code[code] for code in codes_of(resource.code, codes.SNOMED) if code in self.by_code), None
+        )
+
+
 def catalogue_procedure(resource: FhirProcedure) -> Procedure | None:
     """The catalogue entry a Procedure names: by ClinRec identifier (system ending in /procedure), then code."""
-    ids = [i.value for i in resource.identifier or [] if codes.is_clinrec_system(i.system, "procedure") and i.value]
-    ids += (
-        [c.code for c in (resource.code.coding or []) if codes.is_clinrec_system(c.system, "procedure")]
-        if resource.code
-        else []
-    )
-    for procedure_id in ids:
-        found = Procedure.objects.filter(pk=procedure_id).first()
-        if found is not None:
-            return found
-    snomed = codes_of(resource.code, codes.SNOMED)
-    if snomed:
-        return Procedure.objects.filter(code__in=snomed).order_by("id").first()
-    return None
+    return Catalogue([resource]).match(resource)
 
 
 def performed_at(resource: FhirProcedure) -> datetime:
@@ -81,14 +102,14 @@ def procedure_name(resource: FhirProcedure) -> str:
     return next((c.display for c in (resource.code.coding or []) if c.display), "") if resource.code else ""
 
 
-def procedure_fact(resource: FhirProcedure) -> ProcedureFact | None:
+def procedure_fact(resource: FhirProcedure, *, catalogue: Catalogue | None = None) -> ProcedureFact | None:
     """What the post-op rule reads of a Procedure; the catalogue's facts when it knows the procedure.
 
     A procedure not completed (planned, stopped, entered in error) is not part of the history: None.
     """
     if resource.status != "completed":
         return None
-    known = catalogue_procedure(resource)
+    known = (catalogue or Catalogue([resource])).match(resource)
     if known is not None:
         return ProcedureFact(
             name=known.name,
@@ -153,6 +174,8 @@ def birth_date(resource: FhirPatient) -> date | None:
 def snapshot_from_resources(patient: FhirPatient, resources: Iterable[Resource]) -> PatientSnapshot:
     """The engine's snapshot of a patient described by FHIR resources alone (nothing read from ClinRec's records
     but the procedure catalogue)."""
+    resources = list(resources)
+    catalogue = Catalogue(r for r in resources if r.get_resource_type() == "Procedure")
     measurements: dict[str, tuple[datetime, float]] = {}
     chronic_pain = False
     procedures = []
@@ -168,7 +191,7 @@ def snapshot_from_resources(patient: FhirPatient, resources: Iterable[Resource])
         elif kind == "Condition":
             chronic_pain = chronic_pain or bool(chronic_pain_status(resource))
         elif kind == "Procedure":
-            fact = procedure_fact(resource)
+            fact = procedure_fact(resource, catalogue=catalogue)
             if fact is not None:
                 procedures.append(fact)
     values = {field: value for field, (_, value) in measurements.items()}

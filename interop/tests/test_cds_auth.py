@@ -175,3 +175,22 @@ def test_cors_allows_configured_ehr_origins_only(seeded, viewer_client, settings
     )
     assert (response.get("Access-Control-Allow-Origin") == origin) is allowed
     assert "access-control-allow-origin" not in viewer_client.get("/api/v1/patients/", HTTP_ORIGIN=origin).headers
+
+
+def test_feedback_accepts_a_token_made_for_the_service_or_its_feedback_url(seeded, anon_client, ehr):
+    [card] = anon_client.post(
+        "/cds-services/patient-view", hook_request("105"), format="json", **ehr.headers(SERVICE_URL)
+    ).json()["cards"]
+    item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-01T10:00:00Z"}
+    for aud in (SERVICE_URL, f"{SERVICE_URL}/feedback"):
+        response = anon_client.post(
+            "/cds-services/patient-view/feedback", {"feedback": [item]}, format="json", **ehr.headers(aud)
+        )
+        assert response.status_code == 200, response.content
+
+
+def test_an_issuer_with_an_unusable_jwks_is_refused_not_a_crash(seeded, anon_client, ehr):
+    CdsIssuer.objects.filter(issuer=ehr.issuer).update(jwks={"keys": [{"kty": "nonsense"}]})
+    response = post(anon_client, ehr.headers(SERVICE_URL))
+    assert response.status_code == 401
+    assert "unusable" in response.json()["detail"]

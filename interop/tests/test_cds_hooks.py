@@ -342,3 +342,22 @@ def test_cds_feedback_analytics_counts_cards_outcomes_and_top_override_reasons(s
             "top_override_reasons": [{"reason": "Patient declined", "count": 2}],
         }
     ]
+
+
+def test_an_unknown_path_under_cds_services_is_a_json_404(db, anon_client):
+    response = anon_client.get("/cds-services/patient-view/cards/extra")
+    assert response.status_code == 404
+    assert "GET /cds-services lists the services" in response.json()["detail"]
+
+
+def test_a_prefetch_call_reads_the_catalogue_once_however_many_procedures(
+    seeded, viewer_client, django_assert_num_queries
+):
+    prefetch = stranger_prefetch()
+    knee = prefetch["procedures"]["entry"][0]["resource"]
+    prefetch["procedures"]["entry"] = [{"resource": knee}] * 30
+    # Two savepoints and their releases, the user and their two permission queries, then the catalogue, the
+    # definitions, the active links, and the three cards in one insert.
+    with django_assert_num_queries(11):
+        body = call(viewer_client, hook_request("ehr-777", prefetch=prefetch))
+    assert len(body["cards"]) == 3

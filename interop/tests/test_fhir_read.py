@@ -10,6 +10,7 @@ from django.utils import timezone
 from interop.fhir import codes
 from interop.tests.helpers import FHIR_JSON, coding, parse_fhir, resources_of
 from patients.models import Patient
+from procedures.models import PatientProcedure
 from recommendations.models import PatientRecommendation
 
 LOINC, SNOMED = codes.LOINC, codes.SNOMED
@@ -229,3 +230,15 @@ def test_plain_json_is_served_when_asked_for(seeded, viewer_client):
     response = viewer_client.get("/fhir/Patient/108", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert response.json()["resourceType"] == "Patient"
+
+
+def test_everything_costs_the_same_queries_however_long_the_history(seeded, viewer_client, django_assert_num_queries):
+    # The request's savepoint and its release, the user and their two permission queries, then one query each
+    # for the patient, the history (with its catalogue entries) and the recommendations (with their definitions).
+    with django_assert_num_queries(8):
+        viewer_client.get("/fhir/Patient/113/$everything")
+    for _ in range(20):
+        PatientProcedure.objects.create(patient_id="113", procedure_id="ortho-consult", performed_at=timezone.now())
+    with django_assert_num_queries(8):
+        body = viewer_client.get("/fhir/Patient/113/$everything").json()
+    assert len(resources_of(body, "Procedure")) == 21

@@ -273,3 +273,10 @@ def test_a_viewer_may_not_post_a_transaction(seeded, viewer_client):
 
 def test_without_a_token_a_transaction_is_401(seeded, anon_client):
     assert "credentials" in outcome(anon_client, transaction(put_patient("ehr-3", name=[{"text": "X"}])), 401)
+
+
+def test_the_transaction_is_also_served_without_the_trailing_slash(seeded, clinician_client):
+    bundle = transaction(vital("39156-5", 31.0, "kg/m2", subject="Patient/101"))
+    response = clinician_client.post("/fhir", data=json.dumps(bundle), content_type=FHIR_JSON)
+    assert response.status_code == 200, response.content
+    assert Patient.objects.get(pk="101").bmi == 31.0
