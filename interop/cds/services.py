@@ -54,7 +54,7 @@ def parse_resource(value: Any, *, where: str) -> Resource:
         raise exceptions.ValidationError({where: "Must be a FHIR resource (a JSON object with a resourceType)."})
     try:
         model = get_fhir_model_class(value["resourceType"])
-    except KeyError:
+    except (KeyError, ValueError):
         raise exceptions.ValidationError({where: f"Unknown FHIR resource type {value['resourceType']!r}."}) from None
     try:
         return model.model_validate(value)

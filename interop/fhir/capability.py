@@ -8,6 +8,8 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from interop.fhir import codes
 
 EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+# Writes go through the system-level transaction only (POST /fhir/), never a type's own create or update.
+IN_TRANSACTION = "In a transaction Bundle (POST /fhir/): {}."
 CODE_DOC = f"LOINC body height, weight or BMI, e.g. {codes.LOINC}|{codes.BMI.loinc}."
 PAGING = [
     {"name": "_count", "type": "number", "documentation": "Page size (default 50, at most 500)."},
@@ -38,8 +40,8 @@ def capability_statement(*, base_url: str) -> CapabilityStatement:
                 "resource": [
                     {
                         "type": "Patient",
-                        "interaction": [{"code": "read"}, {"code": "create"}, {"code": "update"}],
-                        "updateCreate": True,
+                        "interaction": [{"code": "read"}],
+                        "documentation": IN_TRANSACTION.format("created or updated (PUT Patient/<id>)"),
                         "operation": [{"name": "everything", "definition": EVERYTHING}],
                     },
                     {
@@ -57,12 +59,14 @@ def capability_statement(*, base_url: str) -> CapabilityStatement:
                     },
                     {
                         "type": "Procedure",
-                        "interaction": [{"code": "search-type"}, {"code": "create"}],
+                        "interaction": [{"code": "search-type"}],
+                        "documentation": IN_TRANSACTION.format("added to the history (completed ones)"),
                         "searchParam": [patient_search, *PAGING],
                     },
                     {
                         "type": "Observation",
-                        "interaction": [{"code": "search-type"}, {"code": "create"}],
+                        "interaction": [{"code": "search-type"}],
+                        "documentation": IN_TRANSACTION.format("recorded (body height, weight and BMI)"),
                         "searchParam": [
                             patient_search,
                             {
@@ -75,8 +79,9 @@ def capability_statement(*, base_url: str) -> CapabilityStatement:
                     },
                     {
                         "type": "Condition",
-                        "interaction": [{"code": "create"}],
-                        "documentation": f"Chronic pain only (SNOMED CT {codes.CHRONIC_PAIN}), in a transaction.",
+                        "documentation": IN_TRANSACTION.format(
+                            f"recorded: chronic pain only (SNOMED CT {codes.CHRONIC_PAIN})"
+                        ),
                     },
                 ],
             }

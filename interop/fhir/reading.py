@@ -82,7 +82,10 @@ def performed_at(resource: FhirProcedure) -> datetime:
         raise UnreadableResource("Procedure.performedDateTime is required.")
     if isinstance(when, datetime):
         return when if when.tzinfo else when.replace(tzinfo=UTC)
-    return datetime(when.year, when.month, when.day, tzinfo=UTC)  # a date only: its start
+    if isinstance(when, date):
+        return datetime(when.year, when.month, when.day, tzinfo=UTC)  # a date only: its start
+    # A year or a month ("2024", "2024-05"): too vague to say whether it falls in a rehabilitation window.
+    raise UnreadableResource(f"Procedure.performedDateTime {when!r} must give at least a full date.")
 
 
 def procedure_department(resource: FhirProcedure) -> str:
@@ -167,8 +170,11 @@ def chronic_pain_status(resource: Condition) -> bool | None:
 
 
 def birth_date(resource: FhirPatient) -> date | None:
+    """The full birth date; a year or month alone ("1950") is refused rather than read as unknown."""
     value = resource.birthDate
-    return value if isinstance(value, date) and not isinstance(value, datetime) else None
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    raise UnreadableResource(f"Patient.birthDate {value!r} must be a full date (YYYY-MM-DD) for age rules.")
 
 
 def snapshot_from_resources(patient: FhirPatient, resources: Iterable[Resource]) -> PatientSnapshot:

@@ -232,6 +232,23 @@ def test_equivalence_everything_as_prefetch_gives_exactly_the_evaluation(seeded,
             "context.patientId is 'ehr-777'",
         ),
         (lambda b: b.update(prefetch={**stranger_prefetch(), "labs": None}), "prefetch.labs", "Not a prefetch key"),
+        (
+            lambda b: b.update(prefetch={**stranger_prefetch(), "bmi": {"resourceType": "Foo"}}),
+            "prefetch.bmi",
+            "Unknown FHIR resource type 'Foo'",
+        ),
+        (lambda b: b.update(prefetch={**stranger_prefetch(), "bmi": ["x"]}), "prefetch.bmi", "Must be a FHIR resource"),
+        (lambda b: b.update(prefetch="everything"), "prefetch", "Expected a dictionary"),
+        (
+            lambda b: b["prefetch"]["patient"].update(birthDate="1946"),
+            "prefetch",
+            "Patient.birthDate '1946' must be a full date",
+        ),
+        (
+            lambda b: b["prefetch"]["procedures"]["entry"][0]["resource"].update(performedDateTime="2026-05"),
+            "prefetch",
+            "performedDateTime '2026-05' must give at least a full date",
+        ),
     ],
 )
 def test_bad_hook_requests_are_400_naming_the_problem_and_store_nothing(seeded, viewer_client, mutate, field, words):

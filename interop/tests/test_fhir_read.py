@@ -49,6 +49,14 @@ def test_metadata_lists_exactly_what_is_supported(viewer_client):
     resources = {r["type"]: r for r in rest["resource"]}
     assert set(resources) == {"Patient", "ServiceRequest", "Procedure", "Observation", "Condition"}
     assert [op["name"] for op in resources["Patient"]["operation"]] == ["everything"]
+    interactions = {kind: [i["code"] for i in r.get("interaction", [])] for kind, r in resources.items()}
+    assert interactions == {
+        "Patient": ["read"],
+        "ServiceRequest": ["search-type"],
+        "Procedure": ["search-type"],
+        "Observation": ["search-type"],
+        "Condition": [],  # written in a transaction only
+    }
     assert {p["name"] for p in resources["ServiceRequest"]["searchParam"]} == {"patient", "status", "_count", "_offset"}
     assert {p["name"] for p in resources["Observation"]["searchParam"]} == {"patient", "code", "_count", "_offset"}
     assert {p["name"] for p in resources["Procedure"]["searchParam"]} == {"patient", "_count", "_offset"}

@@ -196,6 +196,10 @@ UNKNOWN_SURGERY = {"code": {"coding": [{"system": codes.SNOMED, "code": "9999999
         ((put_patient("ehr-2", name=[{"text": "X"}], gender="robot"),), "entry[0]: Patient/ehr-2 sex"),
         ((put_patient("ehr-2"),), "Patient/ehr-2 name: This field is required"),
         (
+            (put_patient("ehr-2", name=[{"text": "X"}]), procedure(performedDateTime="2026")),
+            "must give at least a full date",
+        ),
+        (
             (put_patient("ehr-2", name=[{"text": "X"}]), vital("8302-2", 5, "[ft_i]")),
             "unit '[ft_i]' is not one of cm, m",
         ),
