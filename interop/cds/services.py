@@ -15,14 +15,12 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.resource import Resource
-from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions, status
 
 from interop.cds.hooks import PREFETCH, CdsService
-from interop.fhir import codes
+from interop.fhir import codes, reading
 from interop.fhir.mapping import as_json, proposed_service_request
 from interop.fhir.reading import UnreadableResource, snapshot_from_resources
 from interop.models import CdsFeedback, FeedbackOutcome, IssuedCard
@@ -42,26 +40,12 @@ class PrefetchUnavailable(exceptions.APIException):
     default_code = "prefetch_unavailable"
 
 
-def _validation_message(error: PydanticValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in item['loc']) or 'resource'}: {item['msg']}" for item in error.errors()[:5]
-    )
-
-
 def parse_resource(value: Any, *, where: str) -> Resource:
     """A FHIR JSON object parsed with its R4B model; a 400 naming `where` when it is not valid FHIR."""
-    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        raise exceptions.ValidationError({where: "Must be a FHIR resource (a JSON object with a resourceType)."})
     try:
-        model = get_fhir_model_class(value["resourceType"])
-    except (KeyError, ValueError):
-        raise exceptions.ValidationError({where: f"Unknown FHIR resource type {value['resourceType']!r}."}) from None
-    try:
-        return model.model_validate(value)
-    except PydanticValidationError as error:
-        raise exceptions.ValidationError(
-            {where: f"Invalid {value['resourceType']}: {_validation_message(error)}"}
-        ) from None
+        return reading.parse_resource(value)
+    except UnreadableResource as error:
+        raise exceptions.ValidationError({where: str(error)}) from None
 
 
 def prefetched_resources(prefetch: dict[str, Any], *, patient_id: str) -> tuple[FhirPatient, list[Resource]] | None:

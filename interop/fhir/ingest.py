@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError as PydanticValidationError
@@ -25,9 +24,11 @@ from interop.fhir.reading import (
     catalogue_procedure,
     chronic_pain_status,
     is_surgical,
+    parse_resource,
     performed_at,
     procedure_department,
     procedure_name,
+    validation_message,
     vital_sign,
 )
 from patients import services as patient_services
@@ -48,12 +49,6 @@ def _problem(index: int, message: str) -> UnprocessableResource:
     return UnprocessableResource(f"{_entry(index)}: {message}", expression=[_entry(index)])
 
 
-def _pydantic_message(error: PydanticValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in item['loc']) or 'resource'}: {item['msg']}" for item in error.errors()[:5]
-    )
-
-
 def parse_transaction(body: Any) -> list[tuple[Any, Resource]]:
     """The entries of a transaction Bundle as (entry, resource) pairs, each resource valid against its R4B model."""
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
@@ -69,13 +64,13 @@ def parse_transaction(body: Any) -> list[tuple[Any, Resource]]:
         if kind not in ACCEPTED_TYPES:
             raise _problem(index, f"ClinRec accepts {', '.join(ACCEPTED_TYPES)} resources, not {kind!r}.")
         try:
-            get_fhir_model_class(kind).model_validate(resource)
-        except PydanticValidationError as error:
-            raise _problem(index, f"invalid {kind}: {_pydantic_message(error)}") from None
+            parse_resource(resource)
+        except UnreadableResource as error:
+            raise _problem(index, str(error)) from None
     try:
         bundle = Bundle.model_validate(body)
     except PydanticValidationError as error:
-        raise FhirError(f"Invalid Bundle: {_pydantic_message(error)}", expression=["Bundle"]) from None
+        raise FhirError(f"Invalid Bundle: {validation_message(error)}", expression=["Bundle"]) from None
     pairs = []
     for index, entry in enumerate(bundle.entry or []):
         if entry.request is None or entry.request.method not in ("POST", "PUT"):

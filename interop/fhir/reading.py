@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Q
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.procedure import Procedure as FhirProcedure
 from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError as PydanticValidationError
 
 from interop.fhir import codes
 from patients.services import compute_bmi
@@ -31,7 +34,29 @@ UNIT_FACTORS = {
 
 
 class UnreadableResource(ValueError):
-    """A valid FHIR resource that ClinRec cannot read into its records; the message says what is missing."""
+    """A resource ClinRec cannot read: invalid FHIR, or valid but missing what ClinRec needs (the message says)."""
+
+
+def validation_message(error: PydanticValidationError) -> str:
+    """The first problems the R4B models found, each with its element path."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or 'resource'}: {item['msg']}" for item in error.errors()[:5]
+    )
+
+
+def parse_resource(value: Any) -> Resource:
+    """FHIR JSON parsed with the R4B model its resourceType names; UnreadableResource saying why it is not valid."""
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        raise UnreadableResource("Must be a FHIR resource (a JSON object with a resourceType).")
+    kind = value["resourceType"]
+    try:
+        model = get_fhir_model_class(kind)
+    except (KeyError, ValueError):
+        raise UnreadableResource(f"Unknown FHIR resource type {kind!r}.") from None
+    try:
+        return model.model_validate(value)
+    except PydanticValidationError as error:
+        raise UnreadableResource(f"Invalid {kind}: {validation_message(error)}") from None
 
 
 def codes_of(concept, system: str) -> list[str]:

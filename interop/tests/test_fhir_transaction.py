@@ -188,7 +188,7 @@ UNKNOWN_SURGERY = {"code": {"coding": [{"system": codes.SNOMED, "code": "9999999
             (put_patient("ehr-2", name=[{"text": "X"}]), procedure(**UNKNOWN_SURGERY)),
             "entry[1]: the Procedure matches no catalogue",
         ),
-        ((put_patient("ehr-2", name=[{"text": "X"}]), vital("8302-2", "tall", "cm")), "entry[1]: invalid Observation"),
+        ((put_patient("ehr-2", name=[{"text": "X"}]), vital("8302-2", "tall", "cm")), "entry[1]: Invalid Observation"),
         (
             (put_patient("ehr-2", name=[{"text": "X"}], birthDate="2999-01-01"),),
             "birth_date: Birth date cannot be in the future",
