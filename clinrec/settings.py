@@ -100,12 +100,17 @@ INSTALLED_APPS = [
     "procedures",
     "recommendations",
     "security",
+    # --- interop (FHIR R4B, CDS Hooks) ---
+    "corsheaders",
+    "interop",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # security: a Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
+    # interop: CORS for the EHR origins of CDS Hooks and FHIR, before anything that may answer on its own.
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "clinrec.middleware.ApiPathMiddleware",
@@ -407,6 +412,28 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# --- Interoperability: FHIR R4B and CDS Hooks 2.0 (interop) ------------------------------------------------
+
+# Base of ClinRec's own identifier and code systems in FHIR (e.g. `<base>/procedure` for catalogue ids).
+FHIR_SYSTEM_BASE = env("FHIR_SYSTEM_BASE", "https://clinrec.example.org/fhir/sid").rstrip("/")
+FHIR_PAGE_SIZE = env_int("FHIR_PAGE_SIZE", 50)
+FHIR_MAX_PAGE_SIZE = env_int("FHIR_MAX_PAGE_SIZE", 500)
+# The public URL of ClinRec as EHRs call it (e.g. https://clinrec.hospital.org); the `aud` of a CDS Hooks JWT
+# must be a service URL under it. Empty: taken from the request (right unless a proxy rewrites the host).
+CDS_PUBLIC_BASE_URL = env("CDS_PUBLIC_BASE_URL").rstrip("/")
+# Rules whose cards are `warning` rather than `info`.
+CDS_WARNING_RULES = env_list("CDS_WARNING_RULES")
+# Seconds a JWKS fetched from an issuer's URL is reused before it is fetched again.
+CDS_JWKS_CACHE_SECONDS = env_int("CDS_JWKS_CACHE_SECONDS", 300)
+CDS_JWKS_TIMEOUT_SECONDS = env_float("CDS_JWKS_TIMEOUT_SECONDS", 5.0)
+# Browsers (EHR web front ends) allowed to call CDS Hooks and FHIR; none by default.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/(cds-services|fhir)(/.*)?$"
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "interop.openapi.fhir_operation_paths",
+]
 
 # --- Development conveniences --------------------------------------------------------------------------------
 
