@@ -276,6 +276,11 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- Optimistic concurrency (ETag / If-Match; see clinrec/concurrency.py) ---------------------------------------
+
+# On: PUT, PATCH and DELETE without an If-Match header are refused with 428 (clients must send the ETag they read).
+REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
+
 # --- Celery (RabbitMQ in production; eager in the API process by default) ---------------------------------
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
