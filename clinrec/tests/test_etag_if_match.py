@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from drf_spectacular.generators import SchemaGenerator
 
 from patients.models import Patient
 from patients.tests.factories import PatientFactory
@@ -339,3 +340,35 @@ def test_patch_that_changes_nothing_writes_nothing(clinician_client, patient):
 
     assert response.status_code == 200
     assert updated_columns(queries, "patients_patient") == []
+
+
+def test_if_match_costs_no_extra_query(clinician_client, patient, django_assert_num_queries):
+    with CaptureQueriesContext(connection) as unconditional:
+        assert clinician_client.patch(PATIENT, {"name": "First"}, format="json").status_code == 200
+    without_if_match = len(unconditional.captured_queries)  # counted now: the next request clears the log
+    etag = etag_of(clinician_client, PATIENT)
+
+    with django_assert_num_queries(without_if_match):
+        response = clinician_client.patch(PATIENT, {"name": "Second"}, format="json", HTTP_IF_MATCH=etag)
+
+    assert response.status_code == 200
+
+
+# --- the OpenAPI schema tells integrators ------------------------------------------------------------------
+
+
+def test_schema_documents_etag_if_match_and_their_errors_on_every_resource():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    details = [path for path in schema["paths"] if path.endswith("/{id}/") and "put" in schema["paths"][path]]
+    assert len(details) == len(RESOURCES)
+
+    for path in details:
+        item = schema["paths"][path]
+        for method in ("put", "patch", "delete"):
+            headers = {p["name"] for p in item[method]["parameters"] if p["in"] == "header"}
+            assert headers == {"If-Match"}, (path, method)
+            assert {"412", "428"} <= set(item[method]["responses"]), (path, method)
+        assert {p["name"] for p in item["get"]["parameters"] if p["in"] == "header"} == {"If-None-Match"}
+        assert "ETag" in item["get"]["responses"]["200"]["headers"]
+        assert "304" in item["get"]["responses"]
+        assert "ETag" in item["patch"]["responses"]["200"]["headers"]
