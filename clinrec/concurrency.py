@@ -115,8 +115,9 @@ class ConcurrencyMixin:
     def get_queryset(self):
         queryset = super().get_queryset()
         if self.request.method in CONDITIONAL_WRITE_METHODS:
-            # Lock only the resource's own row, not the rows `?expand=` joins in.
-            return queryset.select_for_update(of=("self",))
+            # Only the resource's own row, not the rows `?expand=` joins in. An update changes no key, so it
+            # takes PostgreSQL's NO KEY lock (as its UPDATE would): new links to the row need not wait for it.
+            return queryset.select_for_update(of=("self",), no_key=self.request.method != "DELETE")
         return queryset
 
     def get_object(self):

@@ -18,6 +18,11 @@ from conftest import client_for
 JOIN_TIMEOUT_SECONDS = 120
 
 Body = Callable[[int], dict]
+Headers = Callable[[int], dict[str, str]]
+
+
+def no_headers(_round: int) -> dict[str, str]:
+    return {}
 
 
 @dataclass
@@ -28,8 +33,13 @@ class RaceOutcome:
     bodies: list[list[dict]] = field(default_factory=lambda: [[], []])
 
 
-def patch_in_pairs(*, user, urls: Sequence[str], bodies: tuple[Body, Body]) -> RaceOutcome:
-    """For each url (a round), PATCH it from two threads at once: `bodies[0](round)` and `bodies[1](round)`."""
+def patch_in_pairs(
+    *, user, urls: Sequence[str], bodies: tuple[Body, Body], headers: tuple[Headers, Headers] = (no_headers, no_headers)
+) -> RaceOutcome:
+    """For each url (a round), PATCH it from two threads at once: `bodies[0](round)` and `bodies[1](round)`.
+
+    `headers[racer](round)` are extra request headers, e.g. `{"If-Match": ...}`.
+    """
     barrier = threading.Barrier(2)
     outcome = RaceOutcome()
     errors: list[BaseException] = []
@@ -39,7 +49,9 @@ def patch_in_pairs(*, user, urls: Sequence[str], bodies: tuple[Body, Body]) -> R
         try:
             for round_number, url in enumerate(urls):
                 barrier.wait(timeout=JOIN_TIMEOUT_SECONDS)
-                response = client.patch(url, bodies[racer](round_number), format="json")
+                response = client.patch(
+                    url, bodies[racer](round_number), format="json", headers=headers[racer](round_number)
+                )
                 outcome.statuses[racer].append(response.status_code)
                 outcome.bodies[racer].append(response.json())
         except BaseException as exc:  # noqa: BLE001 - reported in the main thread below

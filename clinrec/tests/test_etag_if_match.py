@@ -119,13 +119,29 @@ def test_an_update_answers_the_etag_a_following_read_shows(clinician_client, vie
     assert etag_of(viewer_client, PATIENT) == response["ETag"]
 
 
-def test_a_create_answers_the_etag_a_following_read_shows(clinician_client, viewer_client):
-    response = clinician_client.post(
-        "/api/v1/patients/", {"id": "109", "name": "Grace", "height_cm": 160}, format="json"
-    )
+@pytest.mark.parametrize(
+    ("collection", "body"),
+    [
+        ("patients", {"id": "109", "name": "Grace", "birth_date": "1950-01-02", "height_cm": 160.5, "weight_kg": 55}),
+        ("procedures", {"id": "hip-9", "name": "Hip", "department": "orthopaedics", "is_surgery": True}),
+        (
+            "patient-procedures",
+            {"patient": "108", "procedure": "knee-1", "performed_at": "2025-03-01T09:30:00.123456+02:00"},
+        ),
+        ("recommendations", {"id": "por-9", "name": "Smoking cessation"}),
+        ("patient-recommendations", {"patient": "108", "recommendation": "por-1", "reason": "Asked for it."}),
+    ],
+)
+def test_a_create_answers_the_etag_a_following_read_shows(admin_client_jwt, patient, collection, body):
+    ProcedureFactory(id="knee-1")
+    RecommendationFactory(id="por-1")
+
+    response = admin_client_jwt.post(f"/api/v1/{collection}/", body, format="json")
 
     assert response.status_code == 201, response.data
-    assert etag_of(viewer_client, "/api/v1/patients/109/") == response["ETag"]
+    assert STRONG_ETAG.match(response["ETag"])
+    cache.clear()  # read it back from the database
+    assert etag_of(admin_client_jwt, f"/api/v1/{collection}/{response.data['id']}/") == response["ETag"]
 
 
 def test_lists_and_deletes_carry_no_etag(viewer_client, admin_client_jwt, patient):

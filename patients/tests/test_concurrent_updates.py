@@ -20,7 +20,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from clinrec.tests.races import patch_in_pairs
-from conftest import make_user
+from conftest import client_for, make_user
 from patients.models import Patient
 from patients.services import compute_bmi
 from patients.tests.factories import PatientFactory
@@ -64,6 +64,31 @@ def test_concurrent_height_and_weight_patches_both_apply_and_bmi_follows_the_sto
     # Each client was answered with its own change in place (the second one also shows the first's).
     assert all(body["height_cm"] == HEIGHT_CM for body in outcome.bodies[0])
     assert all(body["weight_kg"] == WEIGHT_KG for body in outcome.bodies[1])
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_edits_of_the_same_version_at_once_one_applies_and_the_other_is_412():
+    """If-Match is compared under the row lock: both cannot pass the check before either writes."""
+    rounds = ROUNDS // 2
+    ids = [patient.pk for patient in PatientFactory.create_batch(rounds, name="Original")]
+    user = make_user("racing-clinician", CLINICIAN)
+    reader = client_for(user)
+    etags = [reader.get(f"/api/v1/patients/{patient_id}/")["ETag"] for patient_id in ids]
+
+    outcome = patch_in_pairs(
+        user=user,
+        urls=[f"/api/v1/patients/{patient_id}/" for patient_id in ids],
+        bodies=(lambda _round: {"name": "First editor"}, lambda _round: {"name": "Second editor"}),
+        headers=(lambda round_number: {"If-Match": etags[round_number]},) * 2,
+    )
+
+    names = dict(Patient.objects.filter(pk__in=ids).values_list("pk", "name"))
+    for round_number, patient_id in enumerate(ids):
+        statuses = sorted(outcome.statuses[racer][round_number] for racer in (0, 1))
+        assert statuses == [200, 412], (patient_id, statuses)
+        winner = 0 if outcome.statuses[0][round_number] == 200 else 1
+        assert names[patient_id] == outcome.bodies[winner][round_number]["name"]
 
 
 def updated_patient_columns(queries: CaptureQueriesContext) -> list[set[str]]:
