@@ -2,8 +2,8 @@
 
 Two mechanisms, shared by every ResourceViewSet:
 
-- *Pessimistic, always on.* PUT, PATCH and DELETE lock the row (`SELECT ... FOR UPDATE`) before reading it,
-  and an update writes only the columns it changes (plus `auto_now` timestamps). Two clients that PATCH
+- *Pessimistic, always on.* PUT, PATCH and DELETE lock the row (`SELECT ... FOR [NO KEY] UPDATE`) before
+  reading it, and an update writes only the columns it changes (plus `auto_now` timestamps). Two clients that PATCH
   different fields of one record at once therefore both keep their change, and whatever is derived from
   stored values (the BMI) is computed from the row as it is under the lock. SQLite has no row locks; its
   IMMEDIATE transactions (clinrec/settings.py) already let one writer in at a time.

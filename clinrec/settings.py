@@ -276,7 +276,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- Optimistic concurrency (ETag / If-Match; see clinrec/concurrency.py) ---------------------------------------
+# --- Optimistic concurrency (ETag / If-Match; see clinrec/concurrency.py) --------------------------------------
 
 # On: PUT, PATCH and DELETE without an If-Match header are refused with 428 (clients must send the ETag they read).
 REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
