@@ -276,11 +276,6 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- Optimistic concurrency (ETag / If-Match; see clinrec/concurrency.py) --------------------------------------
-
-# On: PUT, PATCH and DELETE without an If-Match header are refused with 428 (clients must send the ETag they read).
-REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
-
 # --- Celery (RabbitMQ in production; eager in the API process by default) ---------------------------------
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
@@ -342,6 +337,11 @@ CARE_TEAM_EMAIL = env_list("CARE_TEAM_EMAIL", "care-team@localhost")
 # Which checks turn /api/v1/health/ into a 503. The others are reported but only make it "degraded":
 # the API keeps answering without Redis (it reads the database) and without RabbitMQ (events wait).
 HEALTH_REQUIRED_CHECKS = env_list("HEALTH_REQUIRED_CHECKS", "database")
+
+# --- Optimistic concurrency (ETag / If-Match; see clinrec/concurrency.py) --------------------------------------
+
+# On: PUT, PATCH and DELETE without an If-Match header are refused with 428 (clients must send the ETag they read).
+REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
 
 # --- Logging -----------------------------------------------------------------------------------------------
 
