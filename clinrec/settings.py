@@ -396,6 +396,11 @@ CARE_TEAM_EMAIL = env_list("CARE_TEAM_EMAIL", "care-team@localhost")
 # the API keeps answering without Redis (it reads the database) and without RabbitMQ (events wait).
 HEALTH_REQUIRED_CHECKS = env_list("HEALTH_REQUIRED_CHECKS", "database")
 
+# --- Optimistic concurrency (ETag / If-Match; see clinrec/concurrency.py) --------------------------------------
+
+# On: PUT, PATCH and DELETE without an If-Match header are refused with 428 (clients must send the ETag they read).
+REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
+
 # --- Logging -----------------------------------------------------------------------------------------------
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
