@@ -28,7 +28,8 @@ from patients.models import Patient
 from recommendations.engine import Finding, PatientSnapshot
 from recommendations.models import PatientRecommendation, Recommendation, RecommendationSource, RecommendationStatus
 from recommendations.selectors import patient_snapshot
-from recommendations.services import get_engine, record_recommendation
+from recommendations.services import get_engine
+from recommendations.services.provenance import record_manual_recommendation
 
 SUMMARY_LIMIT = 139  # CDS Hooks: summary SHOULD be under 140 characters
 
@@ -229,7 +230,9 @@ def override_reason_text(reason: dict[str, Any] | None) -> str:
 
 
 @transaction.atomic
-def record_feedback(*, service: CdsService, items: Iterable[dict[str, Any]]) -> list[CdsFeedback]:
+def record_feedback(
+    *, service: CdsService, items: Iterable[dict[str, Any]], recorded_by: Any = None
+) -> list[CdsFeedback]:
     """Keep the EHR's feedback on cards; an accepted card records its recommendation (source `cds`) once.
 
     All or nothing: every item is checked (a card this service issued, suggestions of that card) before any
@@ -253,7 +256,7 @@ def record_feedback(*, service: CdsService, items: Iterable[dict[str, Any]]) -> 
         card = cards[item["card"]]
         link = None
         if item["outcome"] == FeedbackOutcome.ACCEPTED:
-            link = _accept(card, at=item["outcomeTimestamp"])
+            link = _accept(card, at=item["outcomeTimestamp"], recorded_by=recorded_by)
         stored.append(
             CdsFeedback.objects.create(
                 card=card,
@@ -268,7 +271,7 @@ def record_feedback(*, service: CdsService, items: Iterable[dict[str, Any]]) -> 
     return stored
 
 
-def _accept(card: IssuedCard, *, at: datetime) -> PatientRecommendation | None:
+def _accept(card: IssuedCard, *, at: datetime, recorded_by: Any) -> PatientRecommendation | None:
     """The recommendation an accepted card stands for: the active one, or a new one with its event."""
     patient = Patient.objects.select_for_update().filter(pk=card.patient_id).first()
     if patient is None:
@@ -278,7 +281,14 @@ def _accept(card: IssuedCard, *, at: datetime) -> PatientRecommendation | None:
     ).first()
     if active is not None:
         return active
-    link, _event = record_recommendation(
-        patient=patient, recommendation=card.recommendation, source=RecommendationSource.CDS, reason=card.reason, at=at
+    # Provenance says who accepted the card (the EHR's issuer or the ClinRec user) and that it came through CDS.
+    link, _event = record_manual_recommendation(
+        patient=patient,
+        recommendation=card.recommendation,
+        recorded_by=recorded_by,
+        via="cds",
+        source=RecommendationSource.CDS,
+        reason=card.reason,
+        at=at,
     )
     return link

@@ -133,7 +133,7 @@ class FeedbackView(CdsView):
         service = self.service(service_id)
         serializer = FeedbackSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.record_feedback(service=service, items=serializer.validated_data["feedback"])
+        services.record_feedback(service=service, items=serializer.validated_data["feedback"], recorded_by=request.user)
         return Response(status=200)
 
 

@@ -176,12 +176,33 @@ def recommendation_code(definition: Recommendation) -> dict[str, Any]:
     }
 
 
-def service_request_provenance(link: PatientRecommendation) -> list[Extension]:
-    """Hook: how the recommendation was reached (rule-set version, facts), as extensions of its ServiceRequest.
+PROVENANCE_EXTENSION = "StructureDefinition/recommendation-provenance"
 
-    Empty until patient recommendations carry provenance; this is the one place to add it.
+
+def service_request_provenance(link: PatientRecommendation) -> list[Extension]:
+    """How the recommendation was reached, as one complex extension of its ServiceRequest.
+
+    Sub-extensions: `source` (rule, manual, cds), `rule`, `ruleSet` (the version whose parameters were used),
+    `engineVersion`, `facts` (the facts the rule read, as JSON), `recordedBy` and `via` (for one made by hand).
+    A recommendation recorded before provenance existed has none.
     """
-    return []
+    provenance = link.provenance or {}
+    parts: list[dict[str, Any]] = []
+    for key, url, kind in (
+        ("source", "source", "valueCode"),
+        ("rule", "rule", "valueCode"),
+        ("rule_set", "ruleSet", "valueInteger"),
+        ("engine_version", "engineVersion", "valueString"),
+        ("recorded_by", "recordedBy", "valueString"),
+        ("via", "via", "valueCode"),
+    ):
+        if provenance.get(key) not in (None, ""):
+            parts.append({"url": url, kind: provenance[key]})
+    if provenance.get("facts"):
+        parts.append({"url": "facts", "valueString": json.dumps(provenance["facts"], sort_keys=True, default=str)})
+    if not parts:
+        return []
+    return [Extension(url=f"{codes.clinrec_system(PROVENANCE_EXTENSION)}", extension=parts)]
 
 
 def service_request_for(link: PatientRecommendation) -> ServiceRequest:

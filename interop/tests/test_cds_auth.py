@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from interop.models import CdsIssuer, IssuedCard, SeenJwtId
 from interop.tests.conftest import Ehr
 from interop.tests.test_cds_hooks import hook_request
+from recommendations.models import PatientRecommendation
 
 SERVICE_URL = "http://testserver/cds-services/patient-view"
 
@@ -194,3 +195,21 @@ def test_an_issuer_with_an_unusable_jwks_is_refused_not_a_crash(seeded, anon_cli
     response = post(anon_client, ehr.headers(SERVICE_URL))
     assert response.status_code == 401
     assert "unusable" in response.json()["detail"]
+
+
+def test_a_card_accepted_by_an_ehr_records_the_issuer_as_who_accepted_it(seeded, anon_client, ehr):
+    response = anon_client.post(
+        "/cds-services/patient-view", hook_request("105"), format="json", **ehr.headers(SERVICE_URL)
+    )
+    [card] = response.json()["cards"]
+    feedback = {"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-11-27T10:00:00Z"}
+    answer = anon_client.post(
+        "/cds-services/patient-view/feedback",
+        {"feedback": [feedback]},
+        format="json",
+        **ehr.headers(f"{SERVICE_URL}/feedback"),
+    )
+    assert answer.status_code == 200, answer.content
+    link = PatientRecommendation.objects.get(patient_id="105")
+    assert link.source == "cds"
+    assert link.provenance["recorded_by"] == f"ehr:{ehr.issuer}"

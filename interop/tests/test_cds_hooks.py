@@ -284,6 +284,8 @@ def test_accepted_feedback_records_the_recommendation_with_source_cds_and_its_ev
     give_feedback(clinician_client, card, "accepted", acceptedSuggestions=accepted)
     link = PatientRecommendation.objects.get(patient_id="105")
     assert (link.recommendation_id, link.source, link.reason) == ("weight-management", "cds", "BMI 34.6 > 30")
+    assert link.provenance["via"] == "cds"
+    assert link.provenance["recorded_by"] == "clinician-user"
     assert RecommendationEvent.objects.get().patient_recommendation == link
     give_feedback(clinician_client, card, "accepted", acceptedSuggestions=accepted)  # told twice: recorded once
     assert PatientRecommendation.objects.count() == 1
@@ -374,7 +376,7 @@ def test_a_prefetch_call_reads_the_catalogue_once_however_many_procedures(
     knee = prefetch["procedures"]["entry"][0]["resource"]
     prefetch["procedures"]["entry"] = [{"resource": knee}] * 30
     # Two savepoints and their releases, the user and their two permission queries, then the catalogue, the
-    # definitions, the active links, and the three cards in one insert.
-    with django_assert_num_queries(11):
+    # active rule set, the definitions, the active links, and the three cards in one insert.
+    with django_assert_num_queries(12):
         body = call(viewer_client, hook_request("ehr-777", prefetch=prefetch))
     assert len(body["cards"]) == 3

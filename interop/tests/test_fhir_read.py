@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -250,3 +251,27 @@ def test_everything_costs_the_same_queries_however_long_the_history(seeded, view
     with django_assert_num_queries(8):
         body = viewer_client.get("/fhir/Patient/113/$everything").json()
     assert len(resources_of(body, "Procedure")) == 21
+
+
+def provenance_parts(service_request: dict) -> dict:
+    [extension] = [e for e in service_request.get("extension", []) if e["url"].endswith("recommendation-provenance")]
+    return {part["url"]: next(v for k, v in part.items() if k.startswith("value")) for part in extension["extension"]}
+
+
+def test_service_requests_carry_the_provenance_of_the_rule_that_made_them(evaluated, viewer_client):
+    bundle = get_fhir(viewer_client, "/fhir/ServiceRequest?patient=108")
+    by_code = {
+        coding(r["code"], codes.clinrec_system("recommendation"))["code"]: r
+        for r in resources_of(bundle, "ServiceRequest")
+    }
+    stored = PatientRecommendation.objects.get(patient_id="108", recommendation_id="physical-therapy").provenance
+    parts = provenance_parts(by_code["physical-therapy"])
+    assert parts["source"] == "rule"
+    assert parts["rule"] == "physical_therapy"
+    assert parts["ruleSet"] == stored["rule_set"] == 1
+    assert parts["engineVersion"] == stored["engine_version"]
+    assert json.loads(parts["facts"]) == stored["facts"]
+    assert json.loads(parts["facts"])["chronic_pain"] is True
+    rehab = json.loads(provenance_parts(by_code["post-op-rehab"])["facts"])
+    assert rehab["window_days"] == 90
+    assert rehab["procedure"]["department"] == "orthopaedics"
