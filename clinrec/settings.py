@@ -155,8 +155,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache -----------------------------------------------------------------------------------------------
 
 REDIS_URL = env("REDIS_URL")
-# The local-memory cache is per process: a write by another process (a management command in another
-# terminal) reaches it only when entries expire, so they expire sooner there. Redis is shared: fresh at once.
+# The local-memory cache is per process (its entries are dropped sooner); either way a write by any process
+# retires the entries it changes at once, through the version tokens in the database (clinrec/cache.py).
 CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 300 if REDIS_URL else 60)
 CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", "clinrec")
 # A hung Redis costs one socket timeout, then is skipped for this long before one call tries it again.
