@@ -105,6 +105,9 @@ class CircuitBreaker:
         except UNAVAILABLE as error:
             self.failed(error)
             raise
+        except redis.exceptions.RedisError:
+            self.succeeded()  # an error reply (a wrong type, a read-only replica) is still Redis answering
+            raise
         self.succeeded()
 
 
