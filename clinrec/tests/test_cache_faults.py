@@ -159,6 +159,7 @@ def test_outage_logs_one_warning_per_interval_and_one_line_on_recovery(
     private_redis, patient_with_history, viewer_client, caplog
 ):
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="clinrec.redis_breaker")
     private_redis.stop()
 
     for _ in range(3):  # three intervals of five requests each

@@ -72,6 +72,7 @@ def test_after_the_interval_one_call_tries_and_success_closes(clock, caplog):
 
 
 def test_a_failed_trial_opens_for_another_interval_with_one_more_warning(clock, caplog):
+    caplog.set_level(logging.INFO, logger="clinrec.redis_breaker")
     breaker = CircuitBreaker("redis:6379")
     call(breaker, redis.exceptions.ConnectionError("refused"))
 
