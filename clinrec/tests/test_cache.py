@@ -376,6 +376,7 @@ def test_cached_links_follow_the_host_of_each_request(viewer_client):
 # --- Redis down, Redis up -----------------------------------------------------------------------------------
 
 
+@override_settings(CACHE_CIRCUIT_OPEN_SECONDS=60)
 def test_api_answers_from_the_database_when_redis_is_down(viewer_client, clinician_client, patient):
     reset_circuit_breakers()
     with override_settings(CACHES={"default": redis_cache("redis://127.0.0.1:1/0", key_prefix="dead")}):

@@ -17,9 +17,11 @@ import pytest
 from django.core.cache import cache
 from django.test import override_settings
 
+from clinrec import redis_breaker
 from clinrec.redis_breaker import CircuitBreaker, reset_circuit_breakers
 from clinrec.settings import redis_cache
 from clinrec.tests.redis_server import PrivateRedis, free_port, redis_server_binary
+from clinrec.tests.test_redis_breaker import Clock
 from patients.tests.factories import PatientFactory
 from procedures.tests.factories import PatientProcedureFactory
 
@@ -128,10 +130,12 @@ def test_hung_redis_costs_one_timeout_then_is_skipped(private_redis, patient_wit
     print(f"\n[issue 7 hung Redis] {3 * ROUNDS} reads while frozen: {elapsed:.2f} s in all")
 
 
-@override_settings(CACHE_CIRCUIT_OPEN_SECONDS=0.3)
+@override_settings(CACHE_CIRCUIT_OPEN_SECONDS=10)
 def test_hung_redis_then_woken_serves_no_stale_read(
-    private_redis, patient_with_history, viewer_client, clinician_client
+    private_redis, patient_with_history, viewer_client, clinician_client, monkeypatch
 ):
+    clock = Clock()  # the breaker's clock, moved by the test
+    monkeypatch.setattr(redis_breaker, "time", clock)
     stale_reads = 0
     for round_ in range(ROUNDS):
         name = f"Frozen {round_}"
@@ -143,7 +147,7 @@ def test_hung_redis_then_woken_serves_no_stale_read(
         rename(clinician_client, name)  # acknowledged while Redis hangs
 
         private_redis.thaw()
-        time.sleep(0.35)  # the circuit's interval: the next call tries Redis again
+        clock.now += 10  # the circuit's interval passes: the next call tries Redis again
         stale_reads += stale(read_names(viewer_client), name)
         assert breaker_of(private_redis).state == CircuitBreaker.CLOSED
 
@@ -154,10 +158,12 @@ def test_hung_redis_then_woken_serves_no_stale_read(
 # --- (c) an outage logs one warning per interval, no traceback ----------------------------------------------
 
 
-@override_settings(CACHE_CIRCUIT_OPEN_SECONDS=0.3)
+@override_settings(CACHE_CIRCUIT_OPEN_SECONDS=10)
 def test_outage_logs_one_warning_per_interval_and_one_line_on_recovery(
-    private_redis, patient_with_history, viewer_client, caplog
+    private_redis, patient_with_history, viewer_client, caplog, monkeypatch
 ):
+    clock = Clock()  # the breaker's clock: intervals pass when the test says so, however slow the machine
+    monkeypatch.setattr(redis_breaker, "time", clock)
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.INFO, logger="clinrec.redis_breaker")
     private_redis.stop()
@@ -165,7 +171,7 @@ def test_outage_logs_one_warning_per_interval_and_one_line_on_recovery(
     for _ in range(3):  # three intervals of five requests each
         for _ in range(5):
             assert viewer_client.get(PATIENT).status_code == 200
-        time.sleep(0.35)
+        clock.now += 10
 
     private_redis.start()
     assert viewer_client.get(PATIENT).status_code == 200
@@ -174,7 +180,7 @@ def test_outage_logs_one_warning_per_interval_and_one_line_on_recovery(
     assert len(warnings) == 3, [r.getMessage() for r in caplog.records]
     assert all(r.name == "clinrec.redis_breaker" for r in warnings)
     assert f"Redis unreachable at 127.0.0.1:{private_redis.port}" in warnings[0].getMessage()
-    assert "serving from the database; next try in 0.3 s" in warnings[0].getMessage()
+    assert "serving from the database; next try in 10 s" in warnings[0].getMessage()
     recovered = [r for r in caplog.records if r.levelno == logging.INFO and r.name == "clinrec.redis_breaker"]
     assert [r.getMessage() for r in recovered] == [
         f"Redis reachable again at 127.0.0.1:{private_redis.port}; caching resumed."
