@@ -166,27 +166,36 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache -----------------------------------------------------------------------------------------------
 
 REDIS_URL = env("REDIS_URL")
-# The local-memory cache is per process: a write by another process (a management command in another
-# terminal) reaches it only when entries expire, so they expire sooner there. Redis is shared: fresh at once.
+# The local-memory cache is per process (its entries are dropped sooner); either way a write by any process
+# retires the entries it changes at once, through the version tokens in the database (clinrec/cache.py).
 CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 300 if REDIS_URL else 60)
 CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", "clinrec")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": CACHE_KEY_PREFIX,
-            "TIMEOUT": CACHE_TTL_SECONDS,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # A dead Redis must cost milliseconds and never an error: the API reads the database instead.
-                "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT", 0.25),
-                "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT", 0.25),
-                "IGNORE_EXCEPTIONS": True,
-            },
-        }
+# A hung Redis costs one socket timeout, then is skipped for this long before one call tries it again.
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25)
+CACHE_CIRCUIT_OPEN_SECONDS = env_float("CACHE_CIRCUIT_OPEN_SECONDS", 10.0)
+
+
+def redis_cache(location: str, *, key_prefix: str = CACHE_KEY_PREFIX, timeout: int = CACHE_TTL_SECONDS) -> dict:
+    """One Django cache on Redis: a failing Redis is a cache miss, never an error (clinrec/redis_breaker.py)."""
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": location,
+        "KEY_PREFIX": key_prefix,
+        "TIMEOUT": timeout,
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "REDIS_CLIENT_CLASS": "clinrec.redis_breaker.CircuitBreakerRedis",
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "IGNORE_EXCEPTIONS": True,
+        },
     }
-    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+
+# The circuit breaker logs one warning per outage interval; django-redis would log a traceback per call.
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
+if REDIS_URL:
+    CACHES = {"default": redis_cache(REDIS_URL)}
 else:
     CACHES = {
         "default": {
