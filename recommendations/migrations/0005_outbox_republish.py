@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("recommendations", "0002_standard_definitions"),
+        ("recommendations", "0004_cds_source"),
     ]
 
     operations = [
