@@ -95,3 +95,28 @@ def admin_client_jwt(db) -> APIClient:
 @pytest.fixture
 def no_role_client(db) -> APIClient:
     return client_for(make_user("nobody", None))
+
+
+# --- Fault injection: a TCP proxy between ClinRec and a real service (issue 7) -------------------------------------
+
+
+@pytest.fixture
+def tcp_proxy():
+    """Start a `TcpProxy` in front of a service URL: `tcp_proxy("amqp://guest:guest@127.0.0.1:5672//")`.
+
+    The test breaks the link through it (refuse, black_hole, reset, latency, heal); every proxy it started is
+    stopped after the test, with its threads and sockets.
+    """
+    from clinrec.testing.tcp_proxy import TcpProxy
+
+    started: list[TcpProxy] = []
+
+    def start(url: str) -> TcpProxy:
+        parsed = urlparse(url)
+        proxy = TcpProxy((parsed.hostname or "127.0.0.1", parsed.port)).start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()

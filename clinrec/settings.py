@@ -374,6 +374,33 @@ REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = [
     "security.renderers.BrowsableAPIRenderer",
 ]
 
+# --- Outbox reliability: publisher confirms, re-publish, draining (issue 7) ---------------------------------------
+
+# An event is `published` only once RabbitMQ confirmed it (publisher confirms). A publish the broker has not
+# confirmed within OUTBOX_CONFIRM_TIMEOUT_SECONDS counts as failed: the event stays `pending` for the relay, and
+# a black-holed link costs a request at most this wait (plus CELERY_BROKER_CONNECTION_TIMEOUT for a new link).
+OUTBOX_CONFIRM_TIMEOUT_SECONDS = env_float("OUTBOX_CONFIRM_TIMEOUT_SECONDS", 2.0)
+# A blocking read or write on a broker socket (a channel opening, a queue declaring, a close) gives up after
+# this long: without it a link that drops packets hangs the caller for good.
+CELERY_BROKER_SOCKET_TIMEOUT = env_float("CELERY_BROKER_SOCKET_TIMEOUT", 10.0)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "confirm_publish": True,
+    "read_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+    "write_timeout": CELERY_BROKER_SOCKET_TIMEOUT,
+}
+# The worker's link to RabbitMQ: heartbeats let both ends notice a dead connection within about two intervals.
+CELERY_BROKER_HEARTBEAT = env_int("CELERY_BROKER_HEARTBEAT", 30)
+# An event published but not consumed this long after is published again (the consumer skips duplicates) ...
+OUTBOX_REPUBLISH_AFTER_SECONDS = env_float("OUTBOX_REPUBLISH_AFTER_SECONDS", 300.0)
+# ... at most this many times; then it is `failed`, with the reason in last_error, for an operator to requeue.
+OUTBOX_MAX_REPUBLISHES = env_int("OUTBOX_MAX_REPUBLISHES", 5)
+# The relay claims this many events per transaction and loops until nothing is due or its time is up, so a
+# backlog drains in one run and beat ticks never pile up behind a long run.
+OUTBOX_RELAY_BATCH_SIZE = env_int("OUTBOX_RELAY_BATCH_SIZE", 200)
+OUTBOX_RELAY_TIME_BUDGET_SECONDS = env_float("OUTBOX_RELAY_TIME_BUDGET_SECONDS", OUTBOX_RELAY_INTERVAL_SECONDS * 2 / 3)
+# A tick that waited longer than an interval (no worker running) is dropped: the next one does the same work.
+CELERY_BEAT_SCHEDULE["publish-pending-events"]["options"] = {"expires": float(OUTBOX_RELAY_INTERVAL_SECONDS)}
+
 # --- Recommendation engine -----------------------------------------------------------------------------------
 
 RECOMMENDATION_ENGINE = env("RECOMMENDATION_ENGINE", "recommendations.engine.RuleEngine")

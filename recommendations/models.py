@@ -186,11 +186,18 @@ class RecommendationEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
     consumed_at = models.DateTimeField(null=True, blank=True)
+    publish_count = models.PositiveIntegerField(
+        default=0, help_text="Publishes the broker confirmed; more than one means the event was re-published."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "recommendation event"
-        indexes = [models.Index(fields=["status", "created_at"], name="event_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="event_status_idx"),
+            # The relay looks for events published long ago and still not consumed.
+            models.Index(fields=["status", "published_at"], name="event_status_published_idx"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=EventStatus.values), name="event_status_valid"),
         ]

@@ -9,8 +9,9 @@
 
 The life of an event: `record_recommendation` writes the patient recommendation and its event (the outbox
 row) in one transaction; after the commit `publish_pending_events` sends it to the broker and marks it
-`published`; the worker runs `handle_recommendation_event`, which logs, notifies, counts and marks it
-`consumed`, and does nothing for an event it already consumed.
+`published` once the broker confirmed it; the worker runs `handle_recommendation_event`, which logs, notifies,
+counts and marks it `consumed`, and does nothing for an event it already consumed. The relay (the same
+service, run by beat) sends what is still pending and publishes again what was published but never consumed.
 """
 
 from recommendations.services.consumer import (

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from patients.models import Patient
@@ -77,45 +81,116 @@ def _event_payload(link: PatientRecommendation) -> dict[str, Any]:
     }
 
 
-def publish_pending_events(*, event_ids: list[int] | None = None, batch_size: int = 100) -> int:
-    """Send pending events to the broker and mark them `published`; returns how many were sent.
+@dataclass
+class RelayReport:
+    """What one run of the relay did so far: events published (re-publishes included), failed, still due."""
 
-    Rows are claimed with `SELECT ... FOR UPDATE SKIP LOCKED`, so the after-commit publisher and the
-    periodic relay never send the same event at once. If the broker is unreachable the event stays
-    `pending` with its attempt counted and the error kept; the relay sends it once the broker is back.
-    Never raises for a broker failure: the evaluation that triggered it has already succeeded.
+    published: int = 0
+    republished: int = 0
+    failed: int = 0
+    batches: int = 0
+    broker_error: str = ""
+
+
+def publish_pending_events(
+    *,
+    event_ids: list[int] | None = None,
+    batch_size: int | None = None,
+    time_budget: float | None = None,
+    report: RelayReport | None = None,
+    on_batch: Callable[[RelayReport], None] | None = None,
+) -> int:
+    """Publish what the outbox owes the broker, batch after batch; returns how many events the broker confirmed.
+
+    Due are the `pending` events and the `published` ones not consumed within OUTBOX_REPUBLISH_AFTER_SECONDS
+    (their message was lost, or sits on a queue nobody reads); an event re-published OUTBOX_MAX_REPUBLISHES
+    times and still not consumed is marked `failed` instead, for an operator to look at and requeue. With
+    `event_ids` (the after-commit publish of one evaluation) only those pending events are due.
+
+    Batches of `batch_size` (OUTBOX_RELAY_BATCH_SIZE) are claimed with `SELECT ... FOR UPDATE SKIP LOCKED`, so
+    concurrent relays and after-commit publishers never send one event at once; runs stop when nothing is due,
+    when the broker fails (the rest would fail alike), or once `time_budget` seconds are spent (None: no
+    limit), so that beat's next tick finds the relay done. An event counts as `published` only once the broker
+    confirmed it; a failed or unconfirmed publish leaves it as it was, with the attempt counted and the error
+    kept. Never raises for a broker failure: the evaluation that triggered it has already succeeded.
+
+    `report`, if given, is filled in as the run goes; `on_batch` is called with it after each batch.
     """
-    from recommendations.tasks import send_event_to_consumer
+    batch_size = batch_size or settings.OUTBOX_RELAY_BATCH_SIZE
+    started = time.monotonic()
+    report = report if report is not None else RelayReport()
+    while True:
+        claimed = _publish_one_batch(event_ids=event_ids, batch_size=batch_size, report=report)
+        report.batches += 1
+        if on_batch is not None:
+            on_batch(report)
+        if report.broker_error or claimed < batch_size:
+            break
+        if time_budget is not None and time.monotonic() - started >= time_budget:
+            break
+    return report.published
 
-    sent = 0
-    with transaction.atomic():
-        pending = RecommendationEvent.objects.filter(status=EventStatus.PENDING)
-        if event_ids is not None:
-            pending = pending.filter(pk__in=event_ids)
-        claimed = list(pending.select_for_update(skip_locked=True).order_by("pk")[:batch_size])
-        for event in claimed:
-            sent_at = timezone.now()  # before sending: an eager consumer finishes inside the call
-            try:
-                send_event_to_consumer(event.pk)
-            except Exception as exc:  # noqa: BLE001 - any broker failure leaves the event for the relay
-                logger.warning("Could not publish event %s, it stays pending: %s", event.pk, exc)
-                RecommendationEvent.objects.filter(pk=event.pk).update(
-                    attempts=F("attempts") + 1, last_error=f"publish failed: {exc}"[:2000]
-                )
-                break  # the broker is down: the rest of the batch would fail the same way
+
+@transaction.atomic
+def _publish_one_batch(*, event_ids: list[int] | None, batch_size: int, report: RelayReport) -> int:
+    """Claim up to `batch_size` due events, publish them one confirmed message each; returns how many were claimed."""
+    from recommendations import tasks
+
+    due = Q(status=EventStatus.PENDING)
+    if event_ids is not None:
+        due &= Q(pk__in=event_ids)
+    else:
+        unconsumed_since = timezone.now() - timedelta(seconds=settings.OUTBOX_REPUBLISH_AFTER_SECONDS)
+        due |= Q(status=EventStatus.PUBLISHED, published_at__lt=unconsumed_since)
+    claimed = list(
+        RecommendationEvent.objects.filter(due)
+        .select_for_update(skip_locked=True)
+        .order_by("pk")
+        .only("pk", "status", "publish_count")[:batch_size]
+    )
+    due_again = [event for event in claimed if event.status == EventStatus.PUBLISHED]
+    given_up = [event.pk for event in due_again if event.publish_count > settings.OUTBOX_MAX_REPUBLISHES]
+    to_send = [event.pk for event in claimed if event.pk not in given_up]
+    sent_at = timezone.now()  # before sending: an eager consumer finishes inside the call
+    publication = tasks.publish_events(to_send)
+    if publication.confirmed:
+        RecommendationEvent.objects.filter(pk__in=publication.confirmed).update(
             # The consumer may already have marked it consumed (eager mode): never move its status backwards.
-            RecommendationEvent.objects.filter(pk=event.pk).update(
-                status=Case(When(status=EventStatus.PENDING, then=Value(EventStatus.PUBLISHED)), default=F("status")),
-                published_at=sent_at,
-                attempts=F("attempts") + 1,
-            )
-            sent += 1
-    return sent
+            status=Case(When(status=EventStatus.PENDING, then=Value(EventStatus.PUBLISHED)), default=F("status")),
+            published_at=sent_at,
+            attempts=F("attempts") + 1,
+            publish_count=F("publish_count") + 1,
+        )
+        report.published += len(publication.confirmed)
+        report.republished += len({event.pk for event in due_again} & set(publication.confirmed))
+    if publication.error:
+        logger.warning(
+            "Could not publish events %s, they wait for the relay: %s", publication.unconfirmed, publication.error
+        )
+        report.broker_error = publication.error
+        RecommendationEvent.objects.filter(pk__in=publication.unconfirmed).update(
+            attempts=F("attempts") + 1, last_error=publication.error
+        )
+    if given_up:
+        report.failed += RecommendationEvent.objects.filter(pk__in=given_up).update(
+            status=EventStatus.FAILED,
+            last_error=(
+                f"Re-published {settings.OUTBOX_MAX_REPUBLISHES} times, confirmed by the broker each time, and never "
+                f"consumed within {settings.OUTBOX_REPUBLISH_AFTER_SECONDS:g} s of a publish: is a worker consuming "
+                f"queue {settings.CELERY_TASK_DEFAULT_QUEUE!r}? Requeue it with "
+                "`manage.py publish_pending_events --retry-failed`."
+            ),
+        )
+        logger.error("Events %s were published again and again but never consumed; marked failed.", given_up)
+    return len(claimed)
 
 
 def requeue_failed_events(*, event_ids: list[int] | None = None) -> int:
-    """Put failed events back to `pending` so the relay publishes them again (an on-call operation)."""
+    """Put failed events back to `pending` so the relay publishes them again (an on-call operation).
+
+    Their re-publish count starts again: each requeue gives an event the full OUTBOX_MAX_REPUBLISHES.
+    """
     failed = RecommendationEvent.objects.filter(status=EventStatus.FAILED)
     if event_ids is not None:
         failed = failed.filter(pk__in=event_ids)
-    return failed.update(status=EventStatus.PENDING)
+    return failed.update(status=EventStatus.PENDING, publish_count=0)

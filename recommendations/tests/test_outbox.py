@@ -39,7 +39,7 @@ from recommendations.services import (
     handle_recommendation_event,
     publish_pending_events,
 )
-from recommendations.tasks import handle_recommendation_event_task
+from recommendations.tasks import Publication, handle_recommendation_event_task
 
 pytestmark = pytest.mark.django_db
 
@@ -81,11 +81,12 @@ def broker_down(monkeypatch):
     """Publishing fails the way kombu fails when RabbitMQ is unreachable; the list records each attempt."""
     attempts: list[int] = []
 
-    def unreachable(event_id: int) -> None:
-        attempts.append(event_id)
-        raise OperationalError("[Errno 111] Connection refused")
+    def unreachable(event_ids: list[int]) -> Publication:
+        attempts.append(event_ids[0])
+        error = f"publish failed: {OperationalError('[Errno 111] Connection refused')!r}"
+        return Publication(unconfirmed=event_ids[:1], error=error)
 
-    monkeypatch.setattr("recommendations.tasks.send_event_to_consumer", unreachable)
+    monkeypatch.setattr("recommendations.tasks.publish_events", unreachable)
     return attempts
 
 
