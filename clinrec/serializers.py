@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from clinrec.identifiers import FhirIdField
+from clinrec.identifiers import FhirIdField, FhirIdRelatedField
 
 
 class ClinRecModelSerializer(serializers.ModelSerializer):
     """ModelSerializer that takes JSON `null` for an optional text field as "absent" and stores it blank.
 
     Integrators often send null for what they do not know; the API answers such fields with "".
+    Foreign keys to caller-identified objects are checked against the id syntax before any lookup.
     """
+
+    serializer_related_field = FhirIdRelatedField
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

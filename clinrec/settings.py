@@ -79,7 +79,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "clinrec.apps.ClinRecAdminConfig",  # django.contrib.admin with a hardened site (clinrec/admin.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -99,6 +99,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "clinrec.middleware.RefuseUnusableInputMiddleware",  # first: see its docstring (issue 7, bad input)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -243,6 +244,12 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinrec.exceptions.exception_handler",
+    # DRF's defaults, with a JSON parser that bounds nesting depth (API_JSON_MAX_DEPTH below).
+    "DEFAULT_PARSER_CLASSES": [
+        "clinrec.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -275,6 +282,14 @@ SPECTACULAR_SETTINGS = {
         "EventStatusEnum": "recommendations.models.EventStatus",
     },
 }
+
+# --- Bad input (issue 7): bounds on what a request may carry --------------------------------------------------
+
+# Deepest nesting of arrays/objects a JSON body may have (deeper: 400). No resource needs more than a few.
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
+# Largest body (bytes) and most form fields Django reads; over them: JSON 413 / 400 under /api/.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
 
 # --- Celery (RabbitMQ in production; eager in the API process by default) ---------------------------------
 
