@@ -12,18 +12,30 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
-from django.db import DataError, transaction
+from django.db import DatabaseError, transaction
+
+# What a filter value the database or Python's dates cannot take raises (an invalid regex on SQLite is an
+# OperationalError, on PostgreSQL a DataError). Should the database itself be failing, Django's admin shows its
+# "database is misconfigured" page on the "?e=1" retry instead of a 500.
+BAD_FILTER_ERRORS = (ValueError, TypeError, OverflowError, DatabaseError)
 
 
 class SafeChangeList(ChangeList):
-    """A ChangeList whose counting and paging query, when the filters make it fail, means "bad filters"."""
+    """A ChangeList for which filters that fail to build or to run mean "bad filters" ("?e=1"), never a 500."""
+
+    def get_filters(self, request):
+        # The date hierarchy turns `?x__year=` into dates here; a year past 9999 is an OverflowError Django misses.
+        try:
+            return super().get_filters(request)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
 
     def get_results(self, request):
         try:
             # A savepoint: on PostgreSQL a refused query would otherwise abort the whole request's transaction.
             with transaction.atomic(using=self.queryset.db):
                 super().get_results(request)
-        except (ValueError, TypeError, OverflowError, DataError) as exc:
+        except BAD_FILTER_ERRORS as exc:
             raise IncorrectLookupParameters(exc) from exc
 
 

@@ -23,6 +23,8 @@ fhir_id_validator = RegexValidator(
 
 # NUL and lone surrogates: no database text column can hold them (PostgreSQL refuses them outright).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# What a lookup sends instead: outside the id syntax too, so it can match no stored id, and any database takes it.
+NEVER_AN_ID = "\ufffd"
 
 
 class FhirIdModelField(models.CharField):
@@ -34,12 +36,18 @@ class FhirIdModelField(models.CharField):
         super().__init__(*args, **kwargs)
 
     def get_prep_value(self, value):
-        # Like an integer key given "abc": a lookup by a value no id can be (and PostgreSQL cannot even receive)
-        # is a ValueError, which Django's admin, forms and DRF's related fields already answer as "no such object".
+        # A lookup by a value no id can contain (PostgreSQL cannot even receive a NUL) matches nothing, like any
+        # other id that does not exist: the admin, forms, filters and DRF then answer "no such object", not 500.
         value = super().get_prep_value(value)
-        if isinstance(value, str) and UNSTORABLE.search(value):
-            raise ValueError(f"Field '{self.name}' expected a FHIR id but got {value!r}.")
+        if isinstance(value, str):
+            value = UNSTORABLE.sub(NEVER_AN_ID, value)
         return value
+
+    def get_db_prep_save(self, value, connection):
+        # Storing one is a bug, not a miss: the validators refuse such ids before any save.
+        if isinstance(value, str) and UNSTORABLE.search(value):
+            raise ValueError(f"Field '{self.name}' cannot store {value!r}: not a FHIR id.")
+        return super().get_db_prep_save(value, connection)
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()

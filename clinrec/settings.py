@@ -281,6 +281,13 @@ SPECTACULAR_SETTINGS = {
         "RecommendationStatusEnum": "recommendations.models.RecommendationStatus",
         "EventStatusEnum": "recommendations.models.EventStatus",
     },
+    # Issue 7: links from each create/read to the item's operations (schemathesis' stateful phase chains them),
+    # and the refusals of the HTTP layer (413, 414, 415) on every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clinrec.openapi.add_resource_links",
+        "clinrec.openapi.document_refused_requests",
+    ],
 }
 
 # --- Bad input (issue 7): bounds on what a request may carry --------------------------------------------------
