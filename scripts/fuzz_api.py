@@ -6,7 +6,7 @@ the admin role, serves it with gunicorn on a free loopback port, exports the Ope
 `schemathesis run` against it. Fails (exit 1) on any server error or response that does not match the schema,
 and prints the figures: requests, operations, server errors, schema violations.
 
-    python scripts/fuzz_api.py [--max-examples 60] [--max-time 0] [--min-requests 5000] [--seed N] [--dry-run]
+    python scripts/fuzz_api.py [--max-examples 80] [--max-time 0] [--min-requests 5000] [--seed N] [--dry-run]
 
 `--dry-run` prints the schemathesis command it would run, without building or serving anything.
 """
@@ -100,11 +100,13 @@ def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
+# Run by `manage.py shell -c`; the password comes through the environment, never the command line.
 CREATE_USER = f"""
+import os
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from security.roles import ADMIN
-user = get_user_model().objects.create_user(username="{FUZZ_USER}", password=__import__("os").environ["FUZZ_PASSWORD"])
+user = get_user_model().objects.create_user(username="{FUZZ_USER}", password=os.environ["FUZZ_PASSWORD"])
 user.groups.add(Group.objects.get(name=ADMIN))
 """
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.test import override_settings
 
+from clinrec.exceptions import bad_request
 from patients.models import Patient
 from patients.tests.factories import PatientFactory
 from procedures.models import PatientProcedure, Procedure
@@ -303,3 +305,27 @@ def test_an_ordinary_offset_still_filters_by_the_instant(admin_client_jwt):
 def test_a_datetime_filter_past_the_calendar_in_utc_is_a_400_naming_it(admin_client_jwt):
     response = admin_client_jwt.get("/api/v1/patient-procedures/?performed_after=9999-12-31T23:59:59-23:59")
     assert list(assert_json_error(response, 400)) == ["performed_after"]
+
+
+# --- Django's 400 handler (requests refused outside DRF) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "exception,status_code,names",
+    [
+        (RequestDataTooBig("too big"), 413, "DATA_UPLOAD_MAX_MEMORY_SIZE"),
+        (TooManyFieldsSent("too many"), 400, "DATA_UPLOAD_MAX_NUMBER_FIELDS"),
+        (DisallowedHost("evil"), 400, "ALLOWED_HOSTS"),
+        (SuspiciousOperation("odd"), 400, "refused"),
+    ],
+)
+def test_the_400_handler_answers_json_under_api_and_tells_413_apart(rf, exception, status_code, names):
+    response = bad_request(rf.post("/api/v1/patients/"), exception)
+    assert response.status_code == status_code
+    assert names in json.loads(response.content)["detail"]
+
+
+def test_the_400_handler_keeps_django_page_outside_api(rf):
+    response = bad_request(rf.post("/admin/login/"), RequestDataTooBig("too big"))
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
