@@ -3,13 +3,15 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from clinrec.health import HealthView
+from interop import urls as interop_urls
+from security.docs import RedocView, SwaggerUIView
 
 
 class ApiRootView(APIView):
@@ -41,14 +43,19 @@ api_v1 = [
     path("", include("patients.urls")),
     path("", include("procedures.urls")),
     path("", include("recommendations.urls")),
+    path("", include(interop_urls.api_urls)),  # interop: CDS feedback analytics
 ]
 
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/docs/", SwaggerUIView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
+    # interop: the FHIR R4B server and the CDS Hooks service, at the paths the standards expect.
+    path("fhir/", include(interop_urls.fhir_urls)),
+    interop_urls.fhir_root_without_slash,
+    path("", include(interop_urls.cds_urls)),
     path("admin/", admin.site.urls),
 ]
 

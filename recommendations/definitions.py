@@ -1,10 +1,14 @@
-"""The standard recommendation definitions: one per engine rule, present after `migrate`."""
+"""The standard recommendation definitions: one per rule of the engine's registry, present after `migrate`.
+
+Derived from `RULES`, so a new rule brings its definition with it: the id is the rule key with dashes, the name
+and description are the rule's.
+"""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from recommendations.engine import PHYSICAL_THERAPY, POST_OP_REHAB, WEIGHT_MANAGEMENT
+from recommendations.engine import RULES
 
 
 class StandardDefinition(NamedTuple):
@@ -14,24 +18,11 @@ class StandardDefinition(NamedTuple):
     description: str
 
 
-STANDARD_DEFINITIONS: tuple[StandardDefinition, ...] = (
-    StandardDefinition(
-        "physical-therapy",
-        PHYSICAL_THERAPY,
-        "Physical Therapy",
-        "Supervised physiotherapy programme for older patients living with chronic pain.",
-    ),
-    StandardDefinition(
-        "weight-management",
-        WEIGHT_MANAGEMENT,
-        "Weight Management Program",
-        "Dietetic and activity programme for patients with obesity (BMI above the threshold).",
-    ),
-    StandardDefinition(
-        "post-op-rehab",
-        POST_OP_REHAB,
-        "Post-Op Rehabilitation Plan",
-        "Rehabilitation plan after recent surgery in an admissible department (orthopaedics by default).",
-    ),
+STANDARD_DEFINITIONS: tuple[StandardDefinition, ...] = tuple(
+    StandardDefinition(rule.key.replace("_", "-"), rule.key, rule.recommendation_name, rule.description)
+    for rule in RULES.values()
 )
 STANDARD_BY_RULE = {definition.rule: definition for definition in STANDARD_DEFINITIONS}
+RULE_CHOICES: list[tuple[str, str]] = [
+    (rule.key, f"{rule.key} ({rule.recommendation_name})") for rule in RULES.values()
+]

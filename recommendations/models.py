@@ -1,15 +1,21 @@
-"""Recommendation definitions, recommendations made to patients, and what follows each one.
+"""Recommendation definitions, recommendations made to patients, rule sets, and what follows each one.
+
+`RuleSet` is a version of the parameters of every engine rule; exactly one is active, the others stay
+readable. A `PatientRecommendation` keeps its `provenance` (which rule, which rule-set version, on which facts,
+or who recorded it by hand), so it can be explained long after the thresholds changed.
 
 `RecommendationEvent` is the transactional outbox: it is written in the same transaction as the
 `PatientRecommendation` it announces and published to the broker after the commit. `Notification` and
 `RecommendationDailyCount` are what the event consumer produces.
 """
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from clinrec.identifiers import FhirIdModelField
 from clinrec.validators import free_text, single_line_text
+from recommendations.definitions import RULE_CHOICES
 
 
 class Recommendation(models.Model):
@@ -23,8 +29,9 @@ class Recommendation(models.Model):
         unique=True,
         null=True,
         blank=True,
+        choices=RULE_CHOICES,
         validators=[single_line_text],
-        help_text="Name of the engine rule that yields this recommendation (e.g. physical_therapy).",
+        help_text="The engine rule that yields this recommendation; empty: manual only (no rule makes it).",
     )
 
     class Meta:
@@ -33,10 +40,73 @@ class Recommendation(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
 
+    @property
+    def manual_only(self) -> bool:
+        """No engine rule yields it: only a person (or a CDS card accepted) recommends it."""
+        return not self.rule
+
+
+class RuleSet(models.Model):
+    """One version of the parameters of every engine rule (`{"<rule>": {"enabled": ..., ...}}`).
+
+    Versions are never edited: a change is saved as a new version, so a recommendation's provenance always
+    points at the thresholds it was made with. Exactly one version is active (a partial unique constraint);
+    `activated_*` describe its latest activation, and `RuleSetActivation` keeps every one.
+    """
+
+    version = models.PositiveIntegerField(primary_key=True)
+    parameters = models.JSONField()
+    active = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    note = models.TextField(blank=True, default="", help_text="What this version changes, and why.")
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activation_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = "rule set"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"],
+                condition=models.Q(active=True),
+                name="ruleset_one_active",
+                violation_error_message="Another rule-set version is already active.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"rule set v{self.version}{' (active)' if self.active else ''}"
+
+
+class RuleSetActivation(models.Model):
+    """The record of one activation of a rule-set version: who, when and why."""
+
+    rule_set = models.ForeignKey(RuleSet, on_delete=models.PROTECT, related_name="activations")
+    previous_version = models.PositiveIntegerField(null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    activated_at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-activated_at", "-id"]
+        verbose_name = "rule-set activation"
+
+    def __str__(self) -> str:
+        return f"v{self.rule_set_id} activated at {self.activated_at:%Y-%m-%d %H:%M}"
+
 
 class RecommendationSource(models.TextChoices):
     RULE = "rule", "Rule"
     MANUAL = "manual", "Manual"
+    CDS = "cds", "CDS Hooks (accepted card)"
 
 
 class RecommendationStatus(models.TextChoices):
@@ -54,6 +124,14 @@ class PatientRecommendation(models.Model):
     source = models.CharField(max_length=6, choices=RecommendationSource.choices, default=RecommendationSource.MANUAL)
     reason = models.TextField(blank=True, default="", validators=[free_text])
     status = models.CharField(max_length=9, choices=RecommendationStatus.choices, default=RecommendationStatus.ACTIVE)
+    provenance = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Why it exists: for a rule, {source, rule, rule_set, facts, engine_version}; "
+            "by hand, {source, recorded_by}. Written once, never rewritten."
+        ),
+    )
 
     class Meta:
         ordering = ["-recommended_at", "-id"]

@@ -1,6 +1,11 @@
-"""Reads with a business meaning: the patient snapshot the engine evaluates, events, analytics."""
+"""Reads with a business meaning: the patient snapshots the engine evaluates (one, or the whole population in a
+few queries), rule sets, events, analytics."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import groupby
+from operator import itemgetter
 
 from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -8,7 +13,7 @@ from django.db.models.functions import Coalesce
 from patients.models import Patient
 from procedures.models import PatientProcedure
 from recommendations.engine import PatientSnapshot, ProcedureFact
-from recommendations.models import Recommendation, RecommendationDailyCount, RecommendationEvent
+from recommendations.models import Recommendation, RecommendationDailyCount, RecommendationEvent, RuleSet
 
 
 def patient_snapshot(*, patient: Patient) -> PatientSnapshot:
@@ -25,10 +30,59 @@ def patient_snapshot(*, patient: Patient) -> PatientSnapshot:
                 department=item.procedure.department,
                 is_surgery=item.procedure.is_surgery,
                 performed_at=item.performed_at,
+                procedure_id=item.procedure_id,
+                patient_procedure_id=item.pk,
             )
             for item in history
         ),
     )
+
+
+def population_snapshots(*, chunk_size: int = 2000) -> Iterator[PatientSnapshot]:
+    """A snapshot of every patient, for set-wise evaluation: one query, streamed (never one per patient).
+
+    Patients are joined to their whole procedure history (a left join: one row per history entry, one row of
+    nulls for a patient without history), ordered by patient, and grouped in Python; memory stays bounded by
+    the driver's chunk.
+    """
+    rows = (
+        Patient.objects.order_by("pk", "-procedures__performed_at", "-procedures__pk")
+        .values_list(
+            "pk",
+            "birth_date",
+            "bmi",
+            "chronic_pain",
+            "procedures__pk",
+            "procedures__procedure_id",
+            "procedures__procedure__name",
+            "procedures__procedure__department",
+            "procedures__procedure__is_surgery",
+            "procedures__performed_at",
+        )
+        .iterator(chunk_size=chunk_size)
+    )
+    for patient_id, group in groupby(rows, key=itemgetter(0)):
+        entries = list(group)
+        _, birth_date, bmi, chronic_pain = entries[0][:4]
+        facts = tuple(
+            ProcedureFact(
+                name=name,
+                department=department,
+                is_surgery=is_surgery,
+                performed_at=performed_at,
+                procedure_id=procedure_id,
+                patient_procedure_id=link_id,
+            )
+            for link_id, procedure_id, name, department, is_surgery, performed_at in (entry[4:] for entry in entries)
+            if link_id is not None
+        )
+        yield PatientSnapshot(
+            patient_id=patient_id, birth_date=birth_date, bmi=bmi, chronic_pain=chronic_pain, procedures=facts
+        )
+
+
+def rule_set_list() -> QuerySet[RuleSet]:
+    return RuleSet.objects.select_related("created_by", "activated_by").order_by("-version")
 
 
 def event_list() -> QuerySet[RecommendationEvent]:

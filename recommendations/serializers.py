@@ -1,20 +1,53 @@
-"""JSON shapes of definitions, patient recommendations, evaluations, events and analytics."""
+"""JSON shapes of definitions, patient recommendations, rule sets, evaluations, impact, events and analytics."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from clinrec.identifiers import FhirIdField
 from clinrec.serializers import CallerIdentifiedModelSerializer, ExpandableModelSerializer
 from patients.serializers import PatientSerializer
+from recommendations.engine import RULES, InvalidParameters, config_from_parameters, parameters_json_schema
 from recommendations.models import (
     PatientRecommendation,
     Recommendation,
     RecommendationDailyCount,
     RecommendationEvent,
     RecommendationStatus,
+    RuleSet,
 )
+from recommendations.services.rule_sets import active_rule_set, rule_set_config
+
+RULE_HELP = "The engine rule that yields it, one of: {}; or null for a programme only people recommend.".format(
+    "; ".join(f"`{rule.key}` ({rule.recommendation_name}: {rule.fires_when})" for rule in RULES.values())
+)
+PROVENANCE_HELP = (
+    "Why it exists. Made by the engine: `{source: rule, rule, rule_set (version), facts, engine_version}`; "
+    "recorded by a person: `{source: manual, recorded_by, recorded_at, via}`. Never rewritten."
+)
+
+
+def nested_errors(errors: dict[str, str]) -> dict[str, Any] | list[str]:
+    """Dotted error paths (`weight_management.min_bmi`) as DRF's nested error shape."""
+    if set(errors) == {""}:
+        return [errors[""]]
+    tree: dict[str, Any] = {}
+    for path, message in errors.items():
+        *parents, leaf = path.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = [message]
+    return tree
+
+
+@extend_schema_field(parameters_json_schema())
+class RuleParametersField(serializers.JSONField):
+    """The parameters of every rule, validated against the registry's types and bounds."""
 
 
 class RecommendationSerializer(CallerIdentifiedModelSerializer):
@@ -28,8 +61,8 @@ class RecommendationSerializer(CallerIdentifiedModelSerializer):
         ],
         help_text="Definition id, e.g. por-123 (FHIR id syntax).",
     )
-    rule = serializers.CharField(
-        max_length=64,
+    rule = serializers.ChoiceField(
+        choices=list(RULES),
         required=False,
         allow_null=True,
         allow_blank=True,
@@ -38,15 +71,18 @@ class RecommendationSerializer(CallerIdentifiedModelSerializer):
                 queryset=Recommendation.objects.all(), message="Another recommendation already has this rule."
             )
         ],
-        help_text="The engine rule that yields it (physical_therapy, weight_management, post_op_rehab), or null.",
+        help_text=RULE_HELP,
+    )
+    manual_only = serializers.BooleanField(
+        read_only=True, help_text="True when no rule yields it: only a person recommends it."
     )
 
     class Meta:
         model = Recommendation
-        fields = ["id", "name", "description", "rule"]
+        fields = ["id", "name", "description", "rule", "manual_only"]
 
     def validate_rule(self, value: str | None) -> str | None:
-        return value.strip() or None if value is not None else None
+        return value or None
 
 
 class PatientRecommendationSerializer(ExpandableModelSerializer):
@@ -56,8 +92,9 @@ class PatientRecommendationSerializer(ExpandableModelSerializer):
 
     class Meta:
         model = PatientRecommendation
-        fields = ["id", "patient", "recommendation", "recommended_at", "source", "reason", "status"]
-        extra_kwargs = {"recommended_at": {"required": False}}
+        fields = ["id", "patient", "recommendation", "recommended_at", "source", "reason", "status", "provenance"]
+        read_only_fields = ["provenance"]
+        extra_kwargs = {"recommended_at": {"required": False}, "provenance": {"help_text": PROVENANCE_HELP}}
         # The one-active-per-patient rule is checked in validate() with a message that says what to do.
         validators = []
 
@@ -91,9 +128,12 @@ class EvaluatedRecommendationSerializer(serializers.Serializer):
     name = serializers.CharField()
     rule = serializers.CharField()
     reason = serializers.CharField(help_text="The facts that made the rule fire.")
-    patient_recommendation = serializers.IntegerField(help_text="Id of the patient recommendation link.")
+    patient_recommendation = serializers.IntegerField(
+        allow_null=True, help_text="Id of the patient recommendation link; null in a dry run when it would be new."
+    )
     new = serializers.BooleanField(help_text="False when the recommendation was already active.")
     event = serializers.IntegerField(allow_null=True, help_text="Id of the event published, null when not new.")
+    provenance = serializers.DictField(help_text="Rule, rule-set version, the facts it used and the engine version.")
 
 
 class EvaluationSerializer(serializers.Serializer):
@@ -103,12 +143,88 @@ class EvaluationSerializer(serializers.Serializer):
     evaluated_at = serializers.DateTimeField()
     recommendations = EvaluatedRecommendationSerializer(many=True)
     message = serializers.CharField(required=False, help_text='"Nothing to recommend" when no rule fired.')
+    dry_run = serializers.BooleanField(required=False, help_text="Present (true) on a dry run: nothing was recorded.")
+    rule_set = serializers.IntegerField(required=False, help_text="On a dry run: the rule-set version evaluated.")
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
         if data.get("message") is None:
             data.pop("message", None)
+        if not data.get("dry_run"):
+            data.pop("dry_run", None)
+            data.pop("rule_set", None)
         return data
+
+
+class RuleSetSerializer(serializers.ModelSerializer):
+    """A version of the rules' parameters. Created inactive; activated by `POST .../{version}/activate/`."""
+
+    parameters = RuleParametersField(
+        help_text=(
+            "Per rule, `enabled` and its parameters. On create, rules and parameters left out keep the active "
+            "version's values."
+        )
+    )
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    activated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RuleSet
+        fields = [
+            "version",
+            "active",
+            "parameters",
+            "note",
+            "created_by",
+            "created_at",
+            "activated_by",
+            "activated_at",
+            "activation_reason",
+        ]
+        read_only_fields = [
+            "version",
+            "active",
+            "created_by",
+            "created_at",
+            "activated_by",
+            "activated_at",
+            "activation_reason",
+        ]
+
+    def validate_parameters(self, value: Any) -> Any:
+        try:
+            config_from_parameters(value, base=rule_set_config(active_rule_set()))
+        except InvalidParameters as exc:
+            raise serializers.ValidationError(nested_errors(exc.errors)) from None
+        return value
+
+
+class ActivationSerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why this version becomes the active one (kept with the activation).")
+
+
+class ChangeSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    sample = serializers.ListField(child=serializers.CharField(), help_text="Ids of some of the patients.")
+
+
+class RecommendationImpactSerializer(serializers.Serializer):
+    recommendation = serializers.CharField(allow_null=True, help_text="Definition id.")
+    name = serializers.CharField()
+    rule = serializers.CharField()
+    would_add = ChangeSerializer(help_text="Patients this version would recommend it to, the active one not.")
+    would_no_longer_make = ChangeSerializer(help_text="Patients the active version recommends it to, this one not.")
+    unchanged = serializers.IntegerField(help_text="Patients both versions recommend it to.")
+
+
+class RuleSetImpactSerializer(serializers.Serializer):
+    """What activating a version would change, over the current population."""
+
+    version = serializers.IntegerField()
+    compared_with = serializers.IntegerField(help_text="The active version.")
+    evaluated_at = serializers.DateTimeField()
+    patients = serializers.IntegerField(help_text="Patients evaluated.")
+    recommendations = RecommendationImpactSerializer(many=True)
 
 
 class RecommendationEventSerializer(serializers.ModelSerializer):

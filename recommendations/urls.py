@@ -7,11 +7,13 @@ from recommendations.views import (
     RecommendationAnalyticsViewSet,
     RecommendationEventViewSet,
     RecommendationViewSet,
+    RuleSetViewSet,
 )
 
 router = SimpleRouter()
 router.register("recommendations", RecommendationViewSet, basename="recommendation")
 router.register("patient-recommendations", PatientRecommendationViewSet, basename="patient-recommendation")
+router.register("rule-sets", RuleSetViewSet, basename="rule-set")
 router.register("events", RecommendationEventViewSet, basename="event")
 router.register("analytics/recommendations", RecommendationAnalyticsViewSet, basename="analytics-recommendation")
 

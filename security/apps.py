@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class SecurityConfig(AppConfig):
@@ -6,3 +7,8 @@ class SecurityConfig(AppConfig):
 
     name = "security"
     verbose_name = "Security"
+
+    def ready(self) -> None:
+        from security.role_sync import sync_roles_after_migrate
+
+        post_migrate.connect(sync_roles_after_migrate, dispatch_uid="security.sync_roles")

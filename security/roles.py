@@ -23,6 +23,9 @@ CLINICAL_MODELS = {
         "recommendationevent",
         "notification",
         "recommendationdailycount",
+        # Rule sets: every role reads them; only the admin role creates and activates versions.
+        "ruleset",
+        "rulesetactivation",
     ),
 }
 CLINICIAN_WRITES = {

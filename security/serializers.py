@@ -1,11 +1,17 @@
-"""Registration input and output."""
+"""Registration input and output, and the refresh of a JWT pair (rotation with the blacklist)."""
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.validators import UniqueValidator
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from security.roles import DEFAULT_ROLE, ROLES
 
@@ -46,3 +52,22 @@ class RegisteredUserSerializer(serializers.Serializer):
     username = serializers.CharField()
     email = serializers.EmailField(allow_blank=True, help_text='"" when none was given.')
     role = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="TokenRefresh")
+class RotatingRefreshSerializer(TokenRefreshSerializer):
+    """`{refresh}` in, `{access, refresh}` out: the refresh token sent is used up (blacklisted); keep the new one."""
+
+    def validate(self, attrs):
+        # The token's outstanding-token row is locked before the blacklist is read, so two requests racing with
+        # one refresh token get one new pair between them and the other is refused like any reuse.
+        # Decoding verifies the signature and the blacklist first: a forged or revoked token locks nothing.
+        jti = self.token_class(attrs["refresh"])[jwt_settings.JTI_CLAIM]
+        with transaction.atomic():
+            # Held until the request's transaction ends, after the blacklisting below is committed.
+            list(OutstandingToken.objects.select_for_update().filter(jti=jti).values_list("pk", flat=True))
+            try:
+                # Decodes again, so the blacklist is read anew now that this request holds the lock.
+                return super().validate(attrs)
+            except User.DoesNotExist as exc:
+                raise AuthenticationFailed("The user of this token no longer exists.", code="user_not_found") from exc

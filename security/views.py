@@ -1,4 +1,4 @@
-"""`/api/v1/security/`: JWT token and refresh, and registration of users by an administrator."""
+"""`/api/v1/security/`: JWT token, refresh and logout, and registration of users by an administrator."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.serializers import TokenBlacklistSerializer, TokenObtainPairSerializer
+from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView
 
 from clinrec.openapi import BAD_REQUEST, READ_ERRORS, UNAUTHORIZED
 from security import services
 from security.permissions import requires_permission
-from security.serializers import RegisteredUserSerializer, RegisterSerializer
+from security.serializers import RegisteredUserSerializer, RegisterSerializer, RotatingRefreshSerializer
 
 
 class NoStoreMixin:
@@ -46,15 +46,42 @@ class TokenView(NoStoreMixin, TokenObtainPairView):
 
 
 @extend_schema(
-    summary="Get a new access token",
+    summary="Get a new access and refresh token",
+    description=(
+        "The refresh token sent is used up: keep the new one. Sending a used (or logged-out) refresh token "
+        "again is refused with 401 `Token is blacklisted`."
+    ),
     responses={
-        200: OpenApiResponse(TokenRefreshSerializer, description="`{access}`"),
+        200: OpenApiResponse(RotatingRefreshSerializer, description="`{access, refresh}`"),
         400: BAD_REQUEST,
         401: UNAUTHORIZED,
     },
 )
 class RefreshView(NoStoreMixin, TokenRefreshView):
-    """Exchange a refresh token for a new access token."""
+    """Exchange a refresh token for a new pair; the refresh token sent is blacklisted (rotation)."""
+
+    serializer_class = RotatingRefreshSerializer
+
+
+@extend_schema(
+    summary="Log out: revoke a refresh token",
+    description=(
+        "Blacklists the refresh token, so it can no longer be refreshed. No access token is needed (the refresh "
+        "token is the credential); access tokens already issued expire within JWT_ACCESS_TOKEN_MINUTES."
+    ),
+    request=TokenBlacklistSerializer,
+    responses={
+        204: OpenApiResponse(description="Revoked."),
+        400: BAD_REQUEST,
+        401: OpenApiResponse(UNAUTHORIZED.response, description="Not a valid refresh token (or already revoked)."),
+    },
+)
+class LogoutView(TokenBlacklistView):
+    """Blacklist a refresh token (simplejwt's TokenBlacklistView), answering 204."""
+
+    def post(self, request, *args, **kwargs):
+        super().post(request, *args, **kwargs)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RegisterView(APIView):

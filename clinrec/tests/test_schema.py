@@ -11,10 +11,12 @@ from django.core.management import call_command
 from drf_spectacular.drainage import GENERATOR_STATS
 
 METHODS = ("get", "post", "put", "patch", "delete")
-# Operations that need no token: getting a token, refreshing it, and the load balancer's health check.
+# Operations that need no token: getting a token, refreshing it, logging out (the refresh token is the
+# credential), and the load balancer's health check.
 PUBLIC = {
     "POST /api/v1/security/token/",
     "POST /api/v1/security/refresh/",
+    "POST /api/v1/security/logout/",
     "GET /api/v1/health/",
 }
 
@@ -171,4 +173,9 @@ def test_token_endpoints_document_the_tokens_they_return(schema, operations):
     assert set(component(schema, token["responses"]["200"])["properties"]) == {"access", "refresh"}
     assert {"application/json", "application/x-www-form-urlencoded"} <= set(token["requestBody"]["content"])
     refresh = operations["POST /api/v1/security/refresh/"]
-    assert set(component(schema, refresh["responses"]["200"])["properties"]) == {"access"}
+    # Rotation: a refresh returns a new refresh token with the access token.
+    assert set(component(schema, refresh["responses"]["200"])["properties"]) == {"access", "refresh"}
+    logout = operations["POST /api/v1/security/logout/"]
+    assert "204" in logout["responses"] and "401" in logout["responses"]
+    request_body = logout["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(schema["components"]["schemas"][request_body]["properties"]) == {"refresh"}

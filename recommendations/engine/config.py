@@ -59,12 +59,15 @@ class EngineConfig:
     """Thresholds of the three rules; each rule fires strictly above its threshold.
 
     An empty `rehab_departments` is allowed and means no surgery qualifies for post-operative rehabilitation.
+    A rule named in `disabled_rules` never fires. These defaults are the registry's parameter defaults
+    (`Parameter.default` reads them), and a rule set stores these values per version.
     """
 
     physical_therapy_min_age: int = 65
     weight_management_min_bmi: float = 30.0
     rehab_departments: frozenset[str] = frozenset({"orthopaedics"})
     rehab_window_days: int = 90
+    disabled_rules: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.physical_therapy_min_age <= 0:
@@ -78,6 +81,7 @@ class EngineConfig:
                 f"rehab_window_days must be zero or a positive number of days, got {self.rehab_window_days}"
             )
         object.__setattr__(self, "rehab_departments", parse_departments(self.rehab_departments))
+        object.__setattr__(self, "disabled_rules", frozenset(self.disabled_rules))
 
     @classmethod
     def from_values(

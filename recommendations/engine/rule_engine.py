@@ -23,18 +23,32 @@ class Engine(Protocol):
 
 
 class RuleEngine:
-    """Default engine: the three rules of the spec."""
+    """Default engine: the rules of the registry, each with its parameters from the config.
+
+    `version` is quoted in every recommendation's provenance; change it when a rule's logic changes.
+    """
+
+    version = "2"
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config if config is not None else EngineConfig()
 
     def evaluate(self, snapshot: PatientSnapshot, *, at: datetime) -> list[Finding]:
-        """Findings of every rule that fires at `at`, in the order of `RULES`; `at` must be timezone-aware."""
+        """Findings of every enabled rule that fires at `at`, in the order of `RULES`; `at` must be timezone-aware."""
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError("evaluation instant `at` must be timezone-aware")
         findings: list[Finding] = []
-        for rule_name, (recommendation_name, check) in RULES.items():
-            reason = check(snapshot, at, self.config)
-            if reason is not None:
-                findings.append(Finding(rule=rule_name, recommendation_name=recommendation_name, reason=reason))
+        for rule in RULES.values():
+            if rule.key in self.config.disabled_rules:
+                continue
+            fired = rule.check(snapshot, at, self.config)
+            if fired is not None:
+                findings.append(
+                    Finding(
+                        rule=rule.key,
+                        recommendation_name=rule.recommendation_name,
+                        reason=fired.reason,
+                        facts=fired.facts,
+                    )
+                )
         return findings

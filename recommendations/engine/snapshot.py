@@ -29,6 +29,8 @@ class ProcedureFact:
     department: str
     is_surgery: bool
     performed_at: datetime
+    procedure_id: str = ""  # the catalogue id, quoted in provenance
+    patient_procedure_id: int | None = None  # the history entry, quoted in provenance
 
     def __post_init__(self) -> None:
         if self.performed_at.tzinfo is None or self.performed_at.utcoffset() is None:

@@ -1,6 +1,9 @@
 """Writes with a business meaning for recommendations, one concern per module.
 
-- `evaluation`: run the engine on a patient and record what it finds;
+- `evaluation`: run the engine on a patient and record what it finds, or preview it (a dry run);
+- `rule_sets`: versions of the rules' parameters, and activating one;
+- `provenance`: why a recommendation exists (rule, rule set, facts, engine; or who recorded it);
+- `impact`: what a rule-set version would change across the population;
 - `outbox`: record a recommendation with its event, and publish events to the broker;
 - `consumer`: what the worker does with an event (log, notify, count).
 
@@ -23,18 +26,38 @@ from recommendations.services.evaluation import (
     definitions_for_rules,
     evaluate_patient,
     get_engine,
+    preview_patient,
 )
+from recommendations.services.impact import RuleSetImpact, rule_set_impact
 from recommendations.services.outbox import (
     announce_recommendation,
     publish_pending_events,
     record_recommendation,
     requeue_failed_events,
 )
+from recommendations.services.provenance import manual_provenance, record_manual_recommendation
+from recommendations.services.rule_sets import (
+    RuleSetError,
+    activate_rule_set,
+    active_rule_set,
+    create_rule_set,
+    ensure_first_rule_set,
+)
 
 __all__ = [
     "NOTHING_TO_RECOMMEND",
     "EvaluatedRecommendation",
     "Evaluation",
+    "RuleSetError",
+    "RuleSetImpact",
+    "activate_rule_set",
+    "active_rule_set",
+    "create_rule_set",
+    "ensure_first_rule_set",
+    "manual_provenance",
+    "preview_patient",
+    "record_manual_recommendation",
+    "rule_set_impact",
     "announce_recommendation",
     "count_recommendation",
     "definitions_for_rules",

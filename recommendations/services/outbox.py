@@ -73,6 +73,7 @@ def _event_payload(link: PatientRecommendation) -> dict[str, Any]:
         "reason": link.reason,
         "patient_recommendation": link.pk,
         "recommended_at": link.recommended_at.isoformat(),
+        "provenance": link.provenance,
     }
 
 

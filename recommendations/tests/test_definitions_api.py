@@ -48,7 +48,7 @@ def test_create_definition(admin_client_jwt):
     body = {"id": "por-123", "name": "Cardiac rehab", "description": "Twelve weeks.", "rule": None}
     response = admin_client_jwt.post(URL, body, format="json")
     assert response.status_code == 201, response.content
-    assert response.json() == body
+    assert response.json() == {**body, "manual_only": True}
     assert Recommendation.objects.get(pk="por-123").name == "Cardiac rehab"
 
 
@@ -138,10 +138,10 @@ def test_unknown_definition_is_404(viewer_client):
 
 def test_replace_definition(admin_client_jwt):
     RecommendationFactory(id="por-1", rule=None)
-    body = {"name": "Renamed", "description": "New text.", "rule": "custom_rule"}
+    body = {"name": "Renamed", "description": "New text.", "rule": None}
     response = admin_client_jwt.put(detail("por-1"), body, format="json")
     assert response.status_code == 200, response.content
-    assert response.json() == {"id": "por-1", **body}
+    assert response.json() == {"id": "por-1", **body, "manual_only": True}
     assert admin_client_jwt.get(detail("por-1")).json()["name"] == "Renamed"
 
 

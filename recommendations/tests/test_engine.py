@@ -14,6 +14,7 @@ from recommendations.engine import (
     Engine,
     EngineConfig,
     Finding,
+    Fired,
     PatientSnapshot,
     ProcedureFact,
     RuleEngine,
@@ -75,6 +76,7 @@ def test_66th_birthday_on_the_evaluation_date_with_chronic_pain_fires() -> None:
             rule="physical_therapy",
             recommendation_name="Physical Therapy",
             reason="age 66 > 65 and chronic pain recorded",
+            facts={"age": 66, "chronic_pain": True, "min_age": 65},
         )
     ]
 
@@ -130,7 +132,12 @@ def test_bmi_exactly_30_does_not_fire() -> None:
 
 def test_bmi_30_1_fires_with_reason() -> None:
     assert evaluate(make_snapshot(bmi=30.1)) == [
-        Finding(rule="weight_management", recommendation_name="Weight Management Program", reason="BMI 30.1 > 30")
+        Finding(
+            rule="weight_management",
+            recommendation_name="Weight Management Program",
+            reason="BMI 30.1 > 30",
+            facts={"bmi": 30.1, "min_bmi": 30.0},
+        )
     ]
 
 
@@ -160,14 +167,33 @@ def test_weight_management_uses_the_configured_bmi_threshold() -> None:
 # post_op_rehab
 
 
-def test_recent_orthopaedic_surgery_fires_with_reason() -> None:
-    snapshot = make_snapshot(procedures=(surgery(AT - timedelta(days=12, hours=3)),))
+def test_recent_orthopaedic_surgery_fires_with_reason_and_the_procedure_as_facts() -> None:
+    performed_at = AT - timedelta(days=12, hours=3)
+    knee = ProcedureFact(
+        name="Total knee replacement",
+        department=" Orthopaedics",
+        is_surgery=True,
+        performed_at=performed_at,
+        procedure_id="ortho-tkr",
+        patient_procedure_id=41,
+    )
 
-    assert evaluate(snapshot) == [
+    assert evaluate(make_snapshot(procedures=(knee,))) == [
         Finding(
             rule="post_op_rehab",
             recommendation_name="Post-Op Rehabilitation Plan",
             reason="orthopaedics surgery 'Total knee replacement' 12 days ago (within 90 days)",
+            facts={
+                "procedure": {
+                    "id": "ortho-tkr",
+                    "patient_procedure": 41,
+                    "name": "Total knee replacement",
+                    "department": "orthopaedics",
+                    "performed_at": performed_at.isoformat(),
+                },
+                "window_days": 90,
+                "departments": ["orthopaedics"],
+            },
         )
     ]
 
@@ -262,13 +288,10 @@ def test_most_recent_qualifying_surgery_is_named_in_the_reason() -> None:
         )
     )
 
-    assert evaluate(snapshot) == [
-        Finding(
-            rule="post_op_rehab",
-            recommendation_name="Post-Op Rehabilitation Plan",
-            reason="orthopaedics surgery 'Shoulder arthroscopy' 10 days ago (within 90 days)",
-        )
-    ]
+    (finding,) = evaluate(snapshot)
+    assert finding.reason == "orthopaedics surgery 'Shoulder arthroscopy' 10 days ago (within 90 days)"
+    assert finding.facts["procedure"]["name"] == "Shoulder arthroscopy"
+    assert finding.facts["procedure"]["performed_at"] == (AT - timedelta(days=10)).isoformat()
 
 
 def test_post_op_rehab_uses_the_configured_window() -> None:
@@ -329,10 +352,10 @@ def test_findings_come_in_the_order_physical_therapy_weight_management_post_op_r
         procedures=(surgery(AT - timedelta(days=12)),),
     )
 
-    assert evaluate(snapshot) == [
-        Finding("physical_therapy", "Physical Therapy", "age 72 > 65 and chronic pain recorded"),
-        Finding("weight_management", "Weight Management Program", "BMI 31.2 > 30"),
-        Finding(
+    assert [(finding.rule, finding.recommendation_name, finding.reason) for finding in evaluate(snapshot)] == [
+        ("physical_therapy", "Physical Therapy", "age 72 > 65 and chronic pain recorded"),
+        ("weight_management", "Weight Management Program", "BMI 31.2 > 30"),
+        (
             "post_op_rehab",
             "Post-Op Rehabilitation Plan",
             "orthopaedics surgery 'Total knee replacement' 12 days ago (within 90 days)",
@@ -341,20 +364,20 @@ def test_findings_come_in_the_order_physical_therapy_weight_management_post_op_r
 
 
 def test_rules_registry_lists_the_three_rules_in_reporting_order() -> None:
-    assert [(name, rule.recommendation_name) for name, rule in RULES.items()] == [
-        ("physical_therapy", "Physical Therapy"),
-        ("weight_management", "Weight Management Program"),
-        ("post_op_rehab", "Post-Op Rehabilitation Plan"),
+    assert [(key, rule.key, rule.recommendation_name) for key, rule in RULES.items()] == [
+        ("physical_therapy", "physical_therapy", "Physical Therapy"),
+        ("weight_management", "weight_management", "Weight Management Program"),
+        ("post_op_rehab", "post_op_rehab", "Post-Op Rehabilitation Plan"),
     ]
 
 
-def test_rule_functions_return_reason_or_none() -> None:
+def test_rule_functions_return_reason_and_facts_or_none() -> None:
     config = EngineConfig()
-    recommendation_name, check = RULES["weight_management"]
+    rule = RULES["weight_management"]
 
-    assert recommendation_name == "Weight Management Program"
-    assert check(make_snapshot(bmi=31.2), AT, config) == "BMI 31.2 > 30"
-    assert check(make_snapshot(bmi=29.0), AT, config) is None
+    assert rule.recommendation_name == "Weight Management Program"
+    assert rule.check(make_snapshot(bmi=31.2), AT, config) == Fired("BMI 31.2 > 30", {"bmi": 31.2, "min_bmi": 30.0})
+    assert rule.check(make_snapshot(bmi=29.0), AT, config) is None
 
 
 def test_rule_engine_satisfies_the_engine_protocol() -> None:

@@ -22,15 +22,24 @@ from recommendations.tests.factories import PatientRecommendationFactory
 
 pytestmark = pytest.mark.django_db
 
-RECOMMENDATION_KEYS = {"recommendation", "name", "rule", "reason", "patient_recommendation", "new", "event"}
+RECOMMENDATION_KEYS = {
+    "recommendation",
+    "name",
+    "rule",
+    "reason",
+    "patient_recommendation",
+    "new",
+    "event",
+    "provenance",
+}
 
 # Measured on SQLite and PostgreSQL alike, for a patient for whom all three rules fire for the first time:
 # 3 to authenticate (user, its permissions, its groups' permissions), 2 savepoints (request and service),
-# the patient row locked, its whole history in one query, the definitions, the active links, then per new
-# recommendation a savepoint, the link, the event and the release (3 × 4). Nothing depends on the history.
-FIRST_EVALUATION_QUERIES = 23
+# the patient row locked, the active rule set, its whole history in one query, the definitions, the active
+# links, then per new recommendation the link and the event (3 × 2). Nothing depends on the history.
+FIRST_EVALUATION_QUERIES = 18
 # The same evaluation again: everything is already active, so nothing is written.
-REPEATED_EVALUATION_QUERIES = 11
+REPEATED_EVALUATION_QUERIES = 12
 
 
 def evaluate_url(patient_id: str) -> str:

@@ -144,16 +144,16 @@ def test_evaluation_over_the_api_publishes_and_consumes_its_events(
 
 def test_failure_midway_through_evaluation_leaves_no_link_and_no_event(monkeypatch, django_capture_on_commit_callbacks):
     patient = older_obese_patient()
-    record = evaluation.record_recommendation
+    announce = evaluation.announce_recommendation
     calls = []
 
-    def record_then_fail(**kwargs):
-        calls.append(kwargs["recommendation"].pk)
+    def announce_then_fail(**kwargs):
+        calls.append(kwargs["link"].recommendation_id)
         if len(calls) == 2:
             raise RuntimeError("database went away")
-        return record(**kwargs)
+        return announce(**kwargs)
 
-    monkeypatch.setattr(evaluation, "record_recommendation", record_then_fail)
+    monkeypatch.setattr(evaluation, "announce_recommendation", announce_then_fail)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(RuntimeError):
         evaluate_patient(patient_id=patient.pk)
