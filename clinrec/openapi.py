@@ -199,6 +199,7 @@ def document_refused_requests(result: dict, generator, request, public) -> dict:
     """drf-spectacular postprocessing hook: the refusals of the HTTP layer, on every operation.
 
     - 414: a request line longer than the HTTP server takes (gunicorn's `limit_request_line`), answered by it;
+    - 400 on paginated lists: a `limit` or `offset` out of range;
     - 413 (a body over DATA_UPLOAD_MAX_MEMORY_SIZE) and 415 (a body that is not JSON or a form), as
       `{"detail": ...}`, on operations that take a body.
     Documented once here rather than on each view, since no view sees these requests.
@@ -209,6 +210,15 @@ def document_refused_requests(result: dict, generator, request, public) -> dict:
                 continue
             responses = operation.setdefault("responses", {})
             responses.setdefault("414", {"description": "The URL is longer than the server accepts."})
+            if any(parameter.get("name") == "limit" for parameter in operation.get("parameters", [])):
+                # The paginator refuses a limit or offset that is not a whole number in range.
+                responses.setdefault(
+                    "400",
+                    {
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationError"}}},
+                        "description": "Invalid paging or filter parameters; the body names each one.",
+                    },
+                )
             if "requestBody" in operation:
                 responses.setdefault(
                     "413", {"content": ERROR_BODY, "description": "The body is larger than the server accepts."}

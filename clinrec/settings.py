@@ -466,10 +466,8 @@ CDS_JWKS_TIMEOUT_SECONDS = env_float("CDS_JWKS_TIMEOUT_SECONDS", 5.0)
 # Browsers (EHR web front ends) allowed to call CDS Hooks and FHIR; none by default.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/(cds-services|fhir)(/.*)?$"
-SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
-    "drf_spectacular.hooks.postprocess_schema_enums",
-    "interop.openapi.fhir_operation_paths",
-]
+# Added to the hooks above (not replacing them), before the ones that read every path.
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].insert(1, "interop.openapi.fhir_operation_paths")
 
 # --- Development conveniences --------------------------------------------------------------------------------
 

@@ -165,8 +165,9 @@ class RuleSetSerializer(serializers.ModelSerializer):
             "version's values."
         )
     )
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    activated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # null when the user was deleted or the version came from a migration (the schema must say so).
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    activated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = RuleSet

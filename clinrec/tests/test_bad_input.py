@@ -173,7 +173,6 @@ SINGLE_LINE_FIELDS = [
     ("/api/v1/procedures/", {"id": "x-1", "name": "Knee", "department": "ortho"}, "department"),
     ("/api/v1/procedures/", {"id": "x-1", "name": "Knee", "department": "ortho"}, "code"),
     ("/api/v1/recommendations/", {"id": "r-1", "name": "Rehab"}, "name"),
-    ("/api/v1/recommendations/", {"id": "r-1", "name": "Rehab"}, "rule"),
 ]
 
 
