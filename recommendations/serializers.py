@@ -36,12 +36,16 @@ def nested_errors(errors: dict[str, str]) -> dict[str, Any] | list[str]:
     if set(errors) == {""}:
         return [errors[""]]
     tree: dict[str, Any] = {}
-    for path, message in errors.items():
+    # Sorted, so a refused parent (`else`: unknown rule) comes before its children (`else.x`), which it covers.
+    for path, message in sorted(errors.items()):
         *parents, leaf = path.split(".")
         node = tree
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = [message]
+            if isinstance(node, list):
+                break
+        else:
+            node[leaf] = [message]
     return tree
 
 

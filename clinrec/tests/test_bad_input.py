@@ -328,3 +328,23 @@ def test_the_400_handler_keeps_django_page_outside_api(rf):
     response = bad_request(rf.post("/admin/login/"), RequestDataTooBig("too big"))
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
+
+
+# --- Found by schemathesis -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        # Keys with dots made error paths collide ("else" and "else.x"): a TypeError, found by schemathesis.
+        {"else": 1, "else.x": 1},
+        {"weight_management": {"a": 2, "a.b": 1}},
+        {"else": [{}, {"": "x"}]},
+        {"weight_management": [1, 2]},
+        [],
+        "text",
+    ],
+)
+def test_odd_rule_set_parameters_are_a_400_not_a_500(admin_client_jwt, parameters):
+    response = admin_client_jwt.post("/api/v1/rule-sets/", {"parameters": parameters, "note": "x"})
+    assert_json_error(response, 400)
