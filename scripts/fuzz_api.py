@@ -6,7 +6,7 @@ the admin role, serves it with gunicorn on a free loopback port, exports the Ope
 `schemathesis run` against it. Fails (exit 1) on any server error or response that does not match the schema,
 and prints the figures: requests, operations, server errors, schema violations.
 
-    python scripts/fuzz_api.py [--max-examples 80] [--max-time 0] [--min-requests 5000] [--seed N] [--dry-run]
+    python scripts/fuzz_api.py [--max-examples 60] [--max-time 0] [--min-requests 5000] [--seed N] [--dry-run]
 
 `--dry-run` prints the schemathesis command it would run, without building or serving anything.
 """
@@ -204,7 +204,7 @@ def main() -> int:
     # The request count comes from --max-examples (every phase runs to completion: ~3,000 coverage cases, then
     # max-examples per operation, then the stateful scenarios); --max-time is only a cap, since with it
     # schemathesis repeats fuzzing until the time is spent.
-    parser.add_argument("--max-examples", type=int, default=80, help="generated cases per operation and phase")
+    parser.add_argument("--max-examples", type=int, default=60, help="generated cases per operation and phase")
     parser.add_argument("--max-time", type=int, default=0, help="seconds schemathesis may run at most (0: no cap)")
     parser.add_argument("--min-requests", type=int, default=5000, help="fail if fewer requests were sent")
     # One worker: with several, hypothesis parses source in threads, which CPython 3.11 does not survive
