@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class ClinrecConfig(AppConfig):
@@ -11,3 +12,10 @@ class ClinrecConfig(AppConfig):
         from clinrec import cache
 
         cache.connect_invalidation_signals()
+
+
+class ClinRecAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with ClinRec's site (clinrec/admin.py) as `admin.site`; named in INSTALLED_APPS."""
+
+    default = False  # "clinrec" alone still means ClinrecConfig
+    default_site = "clinrec.admin.ClinRecAdminSite"

@@ -2,7 +2,9 @@
 
 - validation problems: 400 with `{field: [message, ...]}` (DRF's shape);
 - a delete blocked by a PROTECT link: 409 with `detail` and `blocked_by` (what still points at the object);
-- a write that collides with existing data (a race past validation): 409 with `detail`.
+- a write that collides with existing data (a race past validation): 409 with `detail`;
+- a request Django refuses before any view (a body over DATA_UPLOAD_MAX_MEMORY_SIZE: 413; too many form
+  fields, a Host not in ALLOWED_HOSTS, other suspicious input: 400), as `{"detail": ...}` under /api/.
 Every error response rolls the request's transaction back, so nothing is half-written.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
+from django.conf import settings
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
@@ -55,7 +59,32 @@ class DeleteBlocked(Conflict):
         self.body = {"detail": message, "code": "protected", "blocked_by": blocked_by}
 
 
+class PayloadTooLarge(exceptions.APIException):
+    """413: the body is larger than the server accepts."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+def refused_request(exc: SuspiciousOperation) -> tuple[int, str]:
+    """Status and message for a request Django refused as suspicious (too big, too many fields, bad Host)."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return 413, f"The request body is larger than {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return 400, f"The request has more than {limit} form fields (DATA_UPLOAD_MAX_NUMBER_FIELDS)."
+    if isinstance(exc, DisallowedHost):
+        return 400, "The Host header names a host this server does not serve (ALLOWED_HOSTS)."
+    return 400, "The request was refused as malformed or suspicious."
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, SuspiciousOperation):
+        # Raised while DRF reads the body; Django would answer with its HTML 400 page.
+        status_code, message = refused_request(exc)
+        exc = PayloadTooLarge(message) if status_code == 413 else exceptions.ParseError(message)
     if isinstance(exc, DeleteBlocked):
         set_rollback()
         return Response(exc.body, status=exc.status_code)
@@ -71,6 +100,17 @@ def exception_handler(exc, context):
 
 def _wants_json(request) -> bool:
     return request.path.startswith("/api/")
+
+
+def bad_request(request, exception=None):
+    """Django's 400 (a refused Host, body size or field count outside DRF): JSON under /api/ (413 for size)."""
+    if _wants_json(request):
+        if isinstance(exception, SuspiciousOperation):
+            status_code, message = refused_request(exception)
+        else:
+            status_code, message = 400, "Bad request."
+        return JsonResponse({"detail": message}, status=status_code)
+    return defaults.bad_request(request, exception)
 
 
 def page_not_found(request, exception=None):

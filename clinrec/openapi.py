@@ -140,3 +140,90 @@ def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = ())
         )(viewset)
 
     return decorate
+
+
+# --- Links: how a client (and schemathesis' stateful phase) chains create → read → update → delete ------------
+
+HTTP_METHODS = ("get", "put", "patch", "delete", "post")
+
+
+def _item_paths(paths: dict) -> dict[str, tuple[str, str]]:
+    """For each collection path (`/x/`), its item path (`/x/{id}/`) and the name of the item's path parameter."""
+    items = {}
+    for path in paths:
+        head, _, tail = path.rstrip("/").rpartition("/")
+        if tail.startswith("{") and tail.endswith("}") and f"{head}/" in paths:
+            items[f"{head}/"] = (path, tail[1:-1])
+    return items
+
+
+def add_resource_links(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: OpenAPI links from every create, and every read, to its item.
+
+    Derived from the paths, so a resource added later is linked without a list to maintain: the 201 of
+    `POST /x/` links to every operation on `/x/{id}/` and below it (read, replace, update, delete, actions
+    such as evaluate) with the id taken from the response body; the 200 of a read or an update links to the
+    same operations. Each link is named after the operation it leads to.
+    """
+    paths = result.get("paths", {})
+    for collection, (item, parameter) in _item_paths(paths).items():
+        targets = {
+            operation["operationId"]: {
+                "operationId": operation["operationId"],
+                "parameters": {parameter: f"$response.body#/{parameter}"},
+            }
+            for path, methods in paths.items()
+            if path.startswith(item)
+            for method, operation in methods.items()
+            if method in HTTP_METHODS
+        }
+        sources = [
+            (paths[collection].get("post"), "201"),
+            (paths[item].get("get"), "200"),
+            (paths[item].get("put"), "200"),
+            (paths[item].get("patch"), "200"),
+        ]
+        for operation, status_code in sources:
+            response = (operation or {}).get("responses", {}).get(status_code)
+            if response is not None and targets:
+                response.setdefault("links", {}).update(targets)
+    return result
+
+
+# --- Refusals every operation can meet, before any view runs ------------------------------------------------
+
+ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def document_refused_requests(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: the refusals of the HTTP layer, on every operation.
+
+    - 414: a request line longer than the HTTP server takes (gunicorn's `limit_request_line`), answered by it;
+    - 400 on paginated lists: a `limit` or `offset` out of range;
+    - 413 (a body over DATA_UPLOAD_MAX_MEMORY_SIZE) and 415 (a body that is not JSON or a form), as
+      `{"detail": ...}`, on operations that take a body.
+    Documented once here rather than on each view, since no view sees these requests.
+    """
+    for methods in result.get("paths", {}).values():
+        for method, operation in methods.items():
+            if method not in HTTP_METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("414", {"description": "The URL is longer than the server accepts."})
+            if any(parameter.get("name") == "limit" for parameter in operation.get("parameters", [])):
+                # The paginator refuses a limit or offset that is not a whole number in range.
+                responses.setdefault(
+                    "400",
+                    {
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationError"}}},
+                        "description": "Invalid paging or filter parameters; the body names each one.",
+                    },
+                )
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "413", {"content": ERROR_BODY, "description": "The body is larger than the server accepts."}
+                )
+                responses.setdefault(
+                    "415", {"content": ERROR_BODY, "description": "The body is not JSON or form data."}
+                )
+    return result

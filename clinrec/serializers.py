@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from rest_framework import serializers
 
-from clinrec.identifiers import FhirIdField
+from clinrec.identifiers import FhirIdField, FhirIdRelatedField
+from clinrec.validators import ProhibitControlCharacters, free_text, single_line_text
 
 
 class ClinRecModelSerializer(serializers.ModelSerializer):
     """ModelSerializer that takes JSON `null` for an optional text field as "absent" and stores it blank.
 
     Integrators often send null for what they do not know; the API answers such fields with "".
+    Foreign keys to caller-identified objects are checked against the id syntax before any lookup, and every
+    writable text field refuses control characters (line breaks too, unless the model field is a TextField),
+    declared fields included: the model's validators reach only the fields DRF builds itself.
     """
+
+    serializer_related_field = FhirIdRelatedField
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            if (
+                isinstance(field, serializers.CharField)
+                and not isinstance(field, FhirIdField)
+                and not field.read_only
+                and not any(isinstance(validator, ProhibitControlCharacters) for validator in field.validators)
+            ):
+                field.validators.append(self._text_validator(field.source))
+        return fields
+
+    def _text_validator(self, source: str) -> ProhibitControlCharacters:
+        try:
+            model_field = self.Meta.model._meta.get_field(source)
+        except FieldDoesNotExist:
+            return single_line_text
+        return free_text if isinstance(model_field, models.TextField) else single_line_text
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

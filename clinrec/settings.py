@@ -80,7 +80,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "clinrec.apps.ClinRecAdminConfig",  # django.contrib.admin with a hardened site (clinrec/admin.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -106,6 +106,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "clinrec.middleware.RefuseUnusableInputMiddleware",  # first: see its docstring (issue 7, bad input)
     "django.middleware.security.SecurityMiddleware",
     # security: a Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
@@ -263,6 +264,12 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinrec.exceptions.exception_handler",
+    # DRF's defaults, with a JSON parser that bounds nesting depth (API_JSON_MAX_DEPTH below).
+    "DEFAULT_PARSER_CLASSES": [
+        "clinrec.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -298,7 +305,22 @@ SPECTACULAR_SETTINGS = {
         "RecommendationStatusEnum": "recommendations.models.RecommendationStatus",
         "EventStatusEnum": "recommendations.models.EventStatus",
     },
+    # Issue 7: links from each create/read to the item's operations (schemathesis' stateful phase chains them),
+    # and the refusals of the HTTP layer (413, 414, 415) on every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "clinrec.openapi.add_resource_links",
+        "clinrec.openapi.document_refused_requests",
+    ],
 }
+
+# --- Bad input (issue 7): bounds on what a request may carry --------------------------------------------------
+
+# Deepest nesting of arrays/objects a JSON body may have (deeper: 400). No resource needs more than a few.
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
+# Largest body (bytes) and most form fields Django reads; over them: JSON 413 / 400 under /api/.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
 
 # --- Celery (RabbitMQ in production; eager in the API process by default) ---------------------------------
 
@@ -471,10 +493,8 @@ CDS_JWKS_TIMEOUT_SECONDS = env_float("CDS_JWKS_TIMEOUT_SECONDS", 5.0)
 # Browsers (EHR web front ends) allowed to call CDS Hooks and FHIR; none by default.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/(cds-services|fhir)(/.*)?$"
-SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
-    "drf_spectacular.hooks.postprocess_schema_enums",
-    "interop.openapi.fhir_operation_paths",
-]
+# Added to the hooks above (not replacing them), before the ones that read every path.
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].insert(1, "interop.openapi.fhir_operation_paths")
 
 # --- Development conveniences --------------------------------------------------------------------------------
 

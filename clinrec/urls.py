@@ -63,5 +63,6 @@ admin.site.site_header = "ClinRec administration"
 admin.site.site_title = "ClinRec"
 admin.site.index_title = "Patients, procedures and recommendations"
 
+handler400 = "clinrec.exceptions.bad_request"
 handler404 = "clinrec.exceptions.page_not_found"
 handler500 = "clinrec.exceptions.server_error"

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from clinrec.identifiers import FhirIdModelField
+from clinrec.validators import single_line_text
 
 
 class Sex(models.TextChoices):
@@ -30,7 +31,7 @@ class Patient(models.Model):
     """A patient as the hospital's patient index knows it, identified by the index's own id."""
 
     id = FhirIdModelField(primary_key=True)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[single_line_text])
     birth_date = models.DateField(null=True, blank=True)
     sex = models.CharField(max_length=7, choices=Sex.choices, default=Sex.UNKNOWN)
     height_cm = models.FloatField(

@@ -2,6 +2,7 @@
 
 import django_filters
 
+from clinrec.filters import UtcIsoDateTimeFilter
 from procedures.models import PatientProcedure, Procedure
 
 BOOLEAN_VALUES = {"true": True, "True": True, "1": True, "false": False, "False": False, "0": False}
@@ -28,8 +29,8 @@ class ProcedureFilter(django_filters.FilterSet):
 class PatientProcedureFilter(django_filters.FilterSet):
     patient = django_filters.CharFilter(field_name="patient_id", help_text="Patient id.")
     procedure = django_filters.CharFilter(field_name="procedure_id", help_text="Procedure id.")
-    performed_after = django_filters.IsoDateTimeFilter(field_name="performed_at", lookup_expr="gte")
-    performed_before = django_filters.IsoDateTimeFilter(field_name="performed_at", lookup_expr="lte")
+    performed_after = UtcIsoDateTimeFilter(field_name="performed_at", lookup_expr="gte")
+    performed_before = UtcIsoDateTimeFilter(field_name="performed_at", lookup_expr="lte")
 
     class Meta:
         model = PatientProcedure

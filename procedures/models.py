@@ -3,17 +3,22 @@
 from django.db import models
 
 from clinrec.identifiers import FhirIdModelField
+from clinrec.validators import free_text, single_line_text
 
 
 class Procedure(models.Model):
     """A procedure of the hospital's catalogue, identified by the information system's id."""
 
     id = FhirIdModelField(primary_key=True)
-    name = models.CharField(max_length=200)
-    department = models.CharField(max_length=100, help_text="Performing department, e.g. orthopaedics.")
+    name = models.CharField(max_length=200, validators=[single_line_text])
+    department = models.CharField(
+        max_length=100, validators=[single_line_text], help_text="Performing department, e.g. orthopaedics."
+    )
     is_surgery = models.BooleanField(default=False)
-    code = models.CharField(max_length=64, blank=True, default="", help_text="Optional code, e.g. SNOMED CT.")
-    description = models.TextField(blank=True, default="")
+    code = models.CharField(
+        max_length=64, blank=True, default="", validators=[single_line_text], help_text="Optional code, e.g. SNOMED CT."
+    )
+    description = models.TextField(blank=True, default="", validators=[free_text])
 
     class Meta:
         ordering = ["id"]
@@ -29,7 +34,7 @@ class PatientProcedure(models.Model):
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="procedures")
     procedure = models.ForeignKey(Procedure, on_delete=models.PROTECT, related_name="performed")
     performed_at = models.DateTimeField()
-    report = models.TextField(blank=True, default="")
+    report = models.TextField(blank=True, default="", validators=[free_text])
 
     class Meta:
         ordering = ["-performed_at", "id"]

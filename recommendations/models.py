@@ -14,6 +14,7 @@ from django.db import models
 from django.utils import timezone
 
 from clinrec.identifiers import FhirIdModelField
+from clinrec.validators import free_text, single_line_text
 from recommendations.definitions import RULE_CHOICES
 
 
@@ -21,14 +22,15 @@ class Recommendation(models.Model):
     """A care programme ClinRec can recommend, e.g. "Physical Therapy"; `rule` links it to the engine."""
 
     id = FhirIdModelField(primary_key=True)
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True, default="")
+    name = models.CharField(max_length=200, validators=[single_line_text])
+    description = models.TextField(blank=True, default="", validators=[free_text])
     rule = models.CharField(
         max_length=64,
         unique=True,
         null=True,
         blank=True,
         choices=RULE_CHOICES,
+        validators=[single_line_text],
         help_text="The engine rule that yields this recommendation; empty: manual only (no rule makes it).",
     )
 
@@ -120,7 +122,7 @@ class PatientRecommendation(models.Model):
     recommendation = models.ForeignKey(Recommendation, on_delete=models.PROTECT, related_name="made")
     recommended_at = models.DateTimeField(default=timezone.now)
     source = models.CharField(max_length=6, choices=RecommendationSource.choices, default=RecommendationSource.MANUAL)
-    reason = models.TextField(blank=True, default="")
+    reason = models.TextField(blank=True, default="", validators=[free_text])
     status = models.CharField(max_length=9, choices=RecommendationStatus.choices, default=RecommendationStatus.ACTIVE)
     provenance = models.JSONField(
         default=dict,

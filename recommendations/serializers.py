@@ -36,12 +36,16 @@ def nested_errors(errors: dict[str, str]) -> dict[str, Any] | list[str]:
     if set(errors) == {""}:
         return [errors[""]]
     tree: dict[str, Any] = {}
-    for path, message in errors.items():
+    # Sorted, so a refused parent (`else`: unknown rule) comes before its children (`else.x`), which it covers.
+    for path, message in sorted(errors.items()):
         *parents, leaf = path.split(".")
         node = tree
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = [message]
+            if isinstance(node, list):
+                break
+        else:
+            node[leaf] = [message]
     return tree
 
 
@@ -165,8 +169,9 @@ class RuleSetSerializer(serializers.ModelSerializer):
             "version's values."
         )
     )
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    activated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # null when the user was deleted or the version came from a migration (the schema must say so).
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    activated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = RuleSet

@@ -50,7 +50,7 @@ class RegisterSerializer(serializers.Serializer):
 class RegisteredUserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.EmailField(allow_blank=True, help_text='"" when none was given.')
     role = serializers.CharField()
 
 
