@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("recommendations", "0004_cds_source"),
+        ("recommendations", "0005_outbox_republish"),
     ]
 
     operations = [
