@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 
 from django.conf import settings
-from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
+from django.core.exceptions import (
+    BadRequest,
+    DisallowedHost,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -98,30 +105,44 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
-def _wants_json(request) -> bool:
-    return request.path.startswith("/api/")
+# Paths whose clients are programs: an error there is a machine-readable body, never an HTML page. Each prefix has
+# its renderer, (status, message) -> response; an app with its own error format (FHIR's OperationOutcome) registers
+# one in its AppConfig.ready(), so this module never imports it.
+ErrorRenderer = Callable[[int, str], HttpResponse]
+_ERROR_RENDERERS: dict[str, ErrorRenderer] = {
+    "/api/": lambda status_code, message: JsonResponse({"detail": message}, status=status_code),
+}
+
+
+def register_error_renderer(prefix: str, render: ErrorRenderer) -> None:
+    """Answer errors under `prefix` (Django's 400/404/500 and the middleware's refusals) with `render`."""
+    _ERROR_RENDERERS[prefix] = render
+
+
+def machine_error(path: str, status_code: int, message: str) -> HttpResponse | None:
+    """The error response for a program's path (see `register_error_renderer`), or None for a page for people."""
+    for prefix, render in _ERROR_RENDERERS.items():
+        if path.startswith(prefix):
+            return render(status_code, message)
+    return None
 
 
 def bad_request(request, exception=None):
-    """Django's 400 (a refused Host, body size or field count outside DRF): JSON under /api/ (413 for size)."""
-    if _wants_json(request):
-        if isinstance(exception, SuspiciousOperation):
-            status_code, message = refused_request(exception)
-        else:
-            status_code, message = 400, "Bad request."
-        return JsonResponse({"detail": message}, status=status_code)
-    return defaults.bad_request(request, exception)
+    """Django's 400 (a refused Host, body size or field count outside DRF): JSON for programs (413 for size)."""
+    if isinstance(exception, SuspiciousOperation):
+        status_code, message = refused_request(exception)
+    else:
+        status_code, message = 400, str(exception) if isinstance(exception, BadRequest) else "Bad request."
+    return machine_error(request.path, status_code, message) or defaults.bad_request(request, exception)
 
 
 def page_not_found(request, exception=None):
-    """Django's 404 (an unknown URL): JSON under /api/, the usual page elsewhere."""
-    if _wants_json(request):
-        return JsonResponse({"detail": f"No endpoint at {request.path}."}, status=404)
-    return defaults.page_not_found(request, exception)
+    """Django's 404 (an unknown URL): JSON for programs, the usual page elsewhere."""
+    response = machine_error(request.path, 404, f"No endpoint at {request.path}.")
+    return response or defaults.page_not_found(request, exception)
 
 
 def server_error(request):
-    """Django's 500: JSON under /api/, the usual page elsewhere. The error itself is logged by Django."""
-    if _wants_json(request):
-        return JsonResponse({"detail": "Internal server error; it has been logged."}, status=500)
-    return defaults.server_error(request)
+    """Django's 500: JSON for programs, the usual page elsewhere. The error itself is logged by Django."""
+    response = machine_error(request.path, 500, "Internal server error; it has been logged.")
+    return response or defaults.server_error(request)

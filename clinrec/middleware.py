@@ -4,12 +4,12 @@ before it reaches one."""
 
 from __future__ import annotations
 
-from django.core.exceptions import BadRequest, DisallowedHost
-from django.http import Http404, JsonResponse
+from django.core.exceptions import DisallowedHost
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.urls import is_valid_path
 
-from clinrec.exceptions import refused_request
-from clinrec.validators import describe, forbidden_character
+from clinrec.exceptions import machine_error, refused_request
+from clinrec.validators import describe, forbidden_character, printable
 
 API_PREFIX = "/api/"
 
@@ -27,24 +27,28 @@ class RefuseUnusableInputMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        api = request.path_info.startswith(API_PREFIX)
-        if api:
+        path = request.path_info
+        if path.startswith(API_PREFIX):
             try:
                 request.get_host()
             except DisallowedHost as exc:
                 status_code, message = refused_request(exc)
                 return JsonResponse({"detail": message}, status=status_code)
-        if forbidden_character(request.path_info) is not None:
-            if api:
-                return JsonResponse({"detail": "No object has an id with a control character."}, status=404)
-            raise Http404("No object has an id with a control character.")
+        if forbidden_character(path) is not None:
+            message = "No object has an id with a control character."
+            response = machine_error(path, 404, message)
+            if response is None:
+                raise Http404(message)
+            return response
         for name, values in request.GET.lists():
             character = next(filter(None, (forbidden_character(text) for text in [name, *values])), None)
             if character is not None:
                 message = f"Control characters are not allowed: found {describe(character)}."
-                if api:
+                if path.startswith(API_PREFIX):
                     return JsonResponse({name: [message]}, status=400)
-                raise BadRequest(f"{name}: {message}")
+                # Answered here rather than raised: a refused parameter is the client's mistake, not a traceback.
+                response = machine_error(path, 400, f"Query parameter {printable(name)!r}: {message}")
+                return response or HttpResponseBadRequest(f"Query parameter {printable(name)!r}: {message}")
         return self.get_response(request)
 
 

@@ -71,3 +71,8 @@ class ProhibitControlCharacters:
 
 single_line_text = ProhibitControlCharacters(single_line=True)
 free_text = ProhibitControlCharacters(single_line=False)
+
+
+def printable(value: str) -> str:
+    """The text with every non-printing character escaped (`\\u001e`), safe to echo back in an error message."""
+    return "".join(character if character.isprintable() else f"\\u{ord(character):04x}" for character in value)

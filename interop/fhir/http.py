@@ -7,11 +7,12 @@ unexpected failure — with an OperationOutcome and the matching status, rolling
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
@@ -19,6 +20,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
+from clinrec.validators import printable
 from interop.fhir.mapping import as_json
 
 logger = logging.getLogger(__name__)
@@ -71,10 +73,22 @@ ISSUE_CODES: list[tuple[type[Exception], str]] = [
 
 
 def operation_outcome(message: str, *, code: str, severity: str = "error", expression=None) -> dict[str, Any]:
-    issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": message}
+    # The message may quote the client's input; FHIR strings admit no control characters, so they are escaped.
+    issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": printable(message)}
     if expression:
         issue["expression"] = list(expression)
     return as_json(OperationOutcome(issue=[issue]))
+
+
+ISSUE_CODE_BY_STATUS = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 413: "too-costly"}
+
+
+def operation_outcome_response(status_code: int, message: str) -> HttpResponse:
+    """An error outside any FHIR view (Django's 400/404/500, a refused query) as an OperationOutcome."""
+    code = ISSUE_CODE_BY_STATUS.get(status_code, "exception" if status_code >= 500 else "invalid")
+    severity = "fatal" if status_code >= 500 else "error"
+    body = json.dumps(operation_outcome(message, code=code, severity=severity))
+    return HttpResponse(body, status=status_code, content_type=FHIR_JSON)
 
 
 def _message(detail: Any) -> str:
