@@ -95,3 +95,7 @@ def admin_client_jwt(db) -> APIClient:
 @pytest.fixture
 def no_role_client(db) -> APIClient:
     return client_for(make_user("nobody", None))
+
+
+# --- workspace: the shared real-browser fixtures (clinrec/tests/browser.py) ------------------------------
+pytest_plugins = ["clinrec.tests.browser"]
