@@ -1,0 +1,85 @@
+"""What recommendations add to the clinician's workspace: the patient page's active recommendations with their
+reasons and provenance after Evaluate, the reason column, and events and notifications a person can read."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.test import Client
+
+from conftest import make_user
+from patients.tests.factories import PatientFactory
+from recommendations.models import Notification, RecommendationEvent
+from recommendations.tests.factories import PatientRecommendationFactory, RecommendationFactory
+from security.roles import CLINICIAN, VIEWER
+
+pytestmark = pytest.mark.django_db
+
+PATIENT_PAGE = "/admin/patients/patient/{}/change/"
+
+
+def staff_client(role: str) -> Client:
+    client = Client()
+    client.force_login(make_user(f"ward-{role}", role, is_staff=True))
+    return client
+
+
+def test_evaluate_on_the_patient_page_shows_the_recommendations_with_reason_and_provenance():
+    PatientFactory(id="107", name="Grace Liu", birth_date=date(1960, 1, 1), chronic_pain=True, bmi=24.0)
+    client = staff_client(CLINICIAN)
+
+    response = client.post("/admin/patients/patient/107/evaluate/", follow=True)
+
+    page = response.content.decode()
+    summary = page[page.index('id="recommendations"') : page.index('id="procedure-history"')]
+    assert "Physical Therapy" in summary
+    assert "chronic pain recorded" in summary  # the reason
+    assert "rule physical_therapy, rule set v1" in summary and "chronic pain yes" in summary  # the provenance
+    assert "Physical Therapy (new:" in page  # and the message saying what Evaluate did
+
+
+def test_a_recommendation_recorded_by_hand_says_who_recorded_it():
+    patient = PatientFactory(id="108")
+    PatientRecommendationFactory(
+        patient=patient, reason="Ward round", provenance={"source": "manual", "recorded_by": "lead", "via": "admin"}
+    )
+    page = staff_client(VIEWER).get(PATIENT_PAGE.format("108")).content.decode()
+    assert "Ward round" in page and "recorded by lead via admin" in page
+
+
+def test_a_viewer_sees_the_recommendations_but_neither_button():
+    PatientRecommendationFactory(patient=PatientFactory(id="108"), reason="Ward round")
+    page = staff_client(VIEWER).get(PATIENT_PAGE.format("108")).content.decode()
+    assert "Ward round" in page
+    assert "evaluate-button" not in page and "preview-button" not in page
+
+
+def test_the_recommendation_list_has_a_reason_column():
+    PatientRecommendationFactory(reason="BMI 34.6 > 30")
+    page = staff_client(VIEWER).get("/admin/recommendations/patientrecommendation/").content.decode()
+    assert "column-reason_line" in page and "BMI 34.6 &gt; 30" in page
+
+
+def test_events_show_the_patient_and_definition_as_links_and_the_payload_pretty_printed():
+    PatientFactory(id="108", name="Henry Walsh")
+    programme = RecommendationFactory(id="por-9", name="Fall Prevention")
+    event = RecommendationEvent.objects.create(
+        patient_id="108", recommendation_id=programme.pk, payload={"reason": "age 78 > 65", "rule": "physical_therapy"}
+    )
+    client = staff_client(VIEWER)
+
+    listing = client.get("/admin/recommendations/recommendationevent/").content.decode()
+    page = client.get(f"/admin/recommendations/recommendationevent/{event.pk}/change/").content.decode()
+
+    assert '<a href="/admin/patients/patient/108/change/">Henry Walsh (108)</a>' in listing
+    assert '<a href="/admin/recommendations/recommendation/por-9/change/">' in listing
+    assert "{\n  &quot;reason&quot;: &quot;age 78 &gt; 65&quot;,\n  &quot;rule&quot;" in page
+
+
+def test_notifications_name_the_patient_in_the_subject():
+    PatientFactory(id="108", name="Henry Walsh")
+    event = RecommendationEvent.objects.create(patient_id="108", recommendation_id="physical-therapy")
+    Notification.objects.create(event=event, recipients=["ward@localhost"], subject="Physical Therapy", body="...")
+    listing = staff_client(VIEWER).get("/admin/recommendations/notification/").content.decode()
+    assert "Physical Therapy — Henry Walsh (108)" in listing
