@@ -10,6 +10,7 @@ buttons, the list's "active recommendations" column and filter, and the evaluate
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -19,7 +20,6 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -554,18 +554,16 @@ class RecommendingPatientAdmin(PatientAdmin):
         return HttpResponseRedirect(reverse("admin:patients_patient_change", args=[patient.pk]))
 
     def preview_view(self, request, object_id: str):
-        """The "Preview" button: a dry run with the active rule set, shown on a page; nothing is recorded."""
+        """The "Preview" button: a dry run with the active rule set, shown on the patient page; nothing recorded."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         patient = self._patient_for_evaluation(request, object_id)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": patient,
-            "title": f"Preview for {patient}",
-            "evaluation": preview_patient(patient_id=patient.pk, at=timezone.now()),
-        }
-        return TemplateResponse(request, "admin/recommendations/patient/preview.html", context)
+        evaluation = preview_patient(patient_id=patient.pk, at=timezone.now())
+        # The patient page itself, drawn as for a GET (its edit form still posts to the change URL).
+        page_request = copy.copy(request)
+        page_request.method = "GET"
+        change_url = reverse("admin:patients_patient_change", args=[patient.pk])
+        return self.change_view(page_request, object_id, form_url=change_url, extra_context={"preview": evaluation})
 
     def has_evaluate_permission(self, request) -> bool:
         return request.user.has_perm("patients.evaluate_patient")

@@ -59,6 +59,14 @@ def test_a_clinician_evaluates_patient_108_and_reads_both_recommendations_with_r
     assert "Henry Walsh" in text_of(browser, "#patient-summary")
     assert "No active recommendation" in text_of(browser, "#active-recommendations")
 
+    # Preview: the dry run's answer on the patient page itself, nothing recorded.
+    browser.find_element("css selector", "#preview-button").click()
+    preview = wait_for(browser, "#preview-results").text
+    assert "Physical Therapy" in preview and "Post-Op Rehabilitation Plan" in preview and "would be new" in preview
+    assert "No active recommendation" in text_of(browser, "#active-recommendations")
+    assert not console_errors(browser) and not network_problems(browser, hospital)
+    screenshot(browser, "patient-108-preview")
+
     browser.find_element("css selector", "#evaluate-button").click()
     wait_for(browser, "ul#active-recommendations li")
     drain_logs(browser)  # the POST's redirect is not a page of its own

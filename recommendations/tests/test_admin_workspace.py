@@ -83,3 +83,15 @@ def test_notifications_name_the_patient_in_the_subject():
     Notification.objects.create(event=event, recipients=["ward@localhost"], subject="Physical Therapy", body="...")
     listing = staff_client(VIEWER).get("/admin/recommendations/notification/").content.decode()
     assert "Physical Therapy — Henry Walsh (108)" in listing
+
+
+def test_preview_shows_its_answer_on_the_patient_page_and_records_nothing():
+    PatientFactory(id="105", name="Elena Rossi", bmi=34.6)
+    client = staff_client(CLINICIAN)
+
+    page = client.post("/admin/patients/patient/105/preview/").content.decode()
+
+    assert 'id="patient-summary"' in page and 'id="preview-results"' in page
+    assert "Weight Management Program" in page and "would be new" in page
+    assert 'action="/admin/patients/patient/105/change/"' in page  # the edit form still saves the patient
+    assert "No active recommendation." in page
