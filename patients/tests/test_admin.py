@@ -1,6 +1,6 @@
-"""The patient admin as the ward uses it: the list (last procedure, active recommendations, age bands) in a fixed
-number of queries, the page's summary, and writes through the API's services. The app stays independent of
-recommendations: their part of the page is added by recommendations/admin.py."""
+"""The patient admin as the ward uses it: the list (last procedure, age bands), the page's summary, and writes
+through the API's services. The app stays independent of recommendations: their part of the page and the list
+is added by recommendations/admin.py (tested in recommendations/tests/test_admin_workspace.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from conftest import make_user
 from patients.models import Patient
 from patients.tests.factories import PatientFactory
 from procedures.tests.factories import PatientProcedureFactory, ProcedureFactory
-from recommendations.tests.factories import PatientRecommendationFactory, RecommendationFactory
 from security.roles import ADMIN, CLINICIAN, VIEWER
 
 pytestmark = pytest.mark.django_db
@@ -48,62 +47,19 @@ def test_the_patients_app_does_not_import_recommendations():
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             offenders += [f"{module.name}: {name}" for name in names if name.split(".")[0] == "recommendations"]
-    offenders = [name for name in offenders if not name.startswith("test_")]  # tests may build any data
     assert not offenders
 
 
-def test_the_patient_list_shows_the_last_procedure_and_the_active_recommendations():
+def test_the_patient_list_shows_the_last_procedure():
     patient = PatientFactory(id="108", name="Henry Walsh")
     knee = ProcedureFactory(name="Total knee replacement")
-    PatientProcedureFactory(
-        patient=patient,
-        procedure=ProcedureFactory(name="MRI of knee"),
-        performed_at=timezone.now() - timedelta(days=60),
-    )
+    earlier = timezone.now() - timedelta(days=60)
+    PatientProcedureFactory(patient=patient, procedure=ProcedureFactory(name="MRI of knee"), performed_at=earlier)
     PatientProcedureFactory(patient=patient, procedure=knee, performed_at=timezone.now() - timedelta(days=45))
-    PatientRecommendationFactory(patient=patient, recommendation=RecommendationFactory(name="Physical Therapy"))
-    PatientRecommendationFactory(
-        patient=patient, recommendation=RecommendationFactory(name="Smoking Cessation"), status="dismissed"
-    )
 
     page = staff_client(CLINICIAN).get(LIST).content.decode()
 
     assert "Total knee replacement, " in page and "MRI of knee" not in page
-    assert "Physical Therapy" in page and "Smoking Cessation" not in page
-
-
-def list_queries(client: Client) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        assert client.get(LIST).status_code == 200
-    return len(queries)
-
-
-def test_the_patient_list_costs_the_same_queries_for_2_or_12_patients():
-    client = staff_client(CLINICIAN)
-
-    def add_patients(count: int) -> None:
-        for _ in range(count):
-            patient = PatientFactory()
-            PatientProcedureFactory(patient=patient)
-            PatientRecommendationFactory(patient=patient)
-
-    add_patients(2)
-    client.get(LIST)  # sessions and permissions cached like in a real session
-    few = list_queries(client)
-    add_patients(10)
-    assert list_queries(client) == few
-
-
-def test_the_patient_list_query_budget(django_assert_num_queries):
-    client = staff_client(CLINICIAN)
-    for _ in range(5):
-        patient = PatientFactory()
-        PatientProcedureFactory(patient=patient)
-        PatientRecommendationFactory(patient=patient)
-    # The session, the user and their permissions, the filters' and the list's counts, the page of patients
-    # with their last procedure (subqueries), and their active recommendations (one prefetch).
-    with django_assert_num_queries(10):
-        client.get(LIST)
 
 
 @pytest.mark.parametrize(
@@ -120,20 +76,6 @@ def test_the_age_band_filter_uses_whole_years_today(band, expected):
     response = staff_client(VIEWER).get(LIST, {"age_band": band})
 
     assert {patient.pk for patient in response.context["cl"].result_list} == expected
-
-
-def test_the_has_active_recommendation_filter():
-    PatientRecommendationFactory(patient=PatientFactory(id="active"))
-    PatientRecommendationFactory(patient=PatientFactory(id="done"), status="completed")
-    PatientFactory(id="none")
-    client = staff_client(VIEWER)
-
-    def shown(value: str) -> set[str]:
-        response = client.get(LIST, {"has_active_recommendation": value})
-        return {patient.pk for patient in response.context["cl"].result_list}
-
-    assert shown("yes") == {"active"}
-    assert shown("no") == {"done", "none"}
 
 
 def test_the_patient_page_summarises_who_the_patient_is_and_the_history():

@@ -3,13 +3,17 @@ reasons and provenance after Evaluate, the reason column, and events and notific
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from conftest import make_user
 from patients.tests.factories import PatientFactory
+from procedures.tests.factories import PatientProcedureFactory, ProcedureFactory
 from recommendations.models import Notification, RecommendationEvent
 from recommendations.tests.factories import PatientRecommendationFactory, RecommendationFactory
 from security.roles import CLINICIAN, VIEWER
@@ -17,6 +21,7 @@ from security.roles import CLINICIAN, VIEWER
 pytestmark = pytest.mark.django_db
 
 PATIENT_PAGE = "/admin/patients/patient/{}/change/"
+LIST = "/admin/patients/patient/"
 
 
 def staff_client(role: str) -> Client:
@@ -95,3 +100,71 @@ def test_preview_shows_its_answer_on_the_patient_page_and_records_nothing():
     assert "Weight Management Program" in page and "would be new" in page
     assert 'action="/admin/patients/patient/105/change/"' in page  # the edit form still saves the patient
     assert "No active recommendation." in page
+
+
+def test_the_patient_list_shows_the_last_procedure_and_the_active_recommendations():
+    patient = PatientFactory(id="108", name="Henry Walsh")
+    knee = ProcedureFactory(name="Total knee replacement")
+    PatientProcedureFactory(
+        patient=patient,
+        procedure=ProcedureFactory(name="MRI of knee"),
+        performed_at=timezone.now() - timedelta(days=60),
+    )
+    PatientProcedureFactory(patient=patient, procedure=knee, performed_at=timezone.now() - timedelta(days=45))
+    PatientRecommendationFactory(patient=patient, recommendation=RecommendationFactory(name="Physical Therapy"))
+    PatientRecommendationFactory(
+        patient=patient, recommendation=RecommendationFactory(name="Smoking Cessation"), status="dismissed"
+    )
+
+    page = staff_client(CLINICIAN).get(LIST).content.decode()
+
+    assert "Total knee replacement, " in page and "MRI of knee" not in page
+    assert "Physical Therapy" in page and "Smoking Cessation" not in page
+
+
+def list_queries(client: Client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(LIST).status_code == 200
+    return len(queries)
+
+
+def test_the_patient_list_costs_the_same_queries_for_2_or_12_patients():
+    client = staff_client(CLINICIAN)
+
+    def add_patients(count: int) -> None:
+        for _ in range(count):
+            patient = PatientFactory()
+            PatientProcedureFactory(patient=patient)
+            PatientRecommendationFactory(patient=patient)
+
+    add_patients(2)
+    client.get(LIST)  # sessions and permissions cached like in a real session
+    few = list_queries(client)
+    add_patients(10)
+    assert list_queries(client) == few
+
+
+def test_the_patient_list_query_budget(django_assert_num_queries):
+    client = staff_client(CLINICIAN)
+    for _ in range(5):
+        patient = PatientFactory()
+        PatientProcedureFactory(patient=patient)
+        PatientRecommendationFactory(patient=patient)
+    # The session, the user and their permissions, the filters' and the list's counts, the page of patients
+    # with their last procedure (subqueries), and their active recommendations (one prefetch).
+    with django_assert_num_queries(10):
+        client.get(LIST)
+
+
+def test_the_has_active_recommendation_filter():
+    PatientRecommendationFactory(patient=PatientFactory(id="active"))
+    PatientRecommendationFactory(patient=PatientFactory(id="done"), status="completed")
+    PatientFactory(id="none")
+    client = staff_client(VIEWER)
+
+    def shown(value: str) -> set[str]:
+        response = client.get(LIST, {"has_active_recommendation": value})
+        return {patient.pk for patient in response.context["cl"].result_list}
+
+    assert shown("yes") == {"active"}
+    assert shown("no") == {"done", "none"}
