@@ -107,6 +107,9 @@ ADMIN_PAGES = {
     "rule-set-list": "/admin/recommendations/ruleset/",
     "event-list": "/admin/recommendations/recommendationevent/",
     "notification-list": "/admin/recommendations/notification/",
+    "daily-count-list": "/admin/recommendations/recommendationdailycount/",
+    "refresh-token-list": "/admin/token_blacklist/outstandingtoken/",
+    "cds-issuer-list": "/admin/interop/cdsissuer/",
     "user-list": "/admin/auth/user/",
     "group-list": "/admin/auth/group/",
 }

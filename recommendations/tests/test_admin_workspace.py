@@ -79,7 +79,9 @@ def test_events_show_the_patient_and_definition_as_links_and_the_payload_pretty_
 
     assert '<a href="/admin/patients/patient/108/change/">Henry Walsh (108)</a>' in listing
     assert '<a href="/admin/recommendations/recommendation/por-9/change/">' in listing
-    assert "{\n  &quot;reason&quot;: &quot;age 78 &gt; 65&quot;,\n  &quot;rule&quot;" in page
+    # One key a line, indented (PostgreSQL's jsonb keeps its own key order).
+    assert "\n  &quot;reason&quot;: &quot;age 78 &gt; 65&quot;" in page
+    assert "\n  &quot;rule&quot;: &quot;physical_therapy&quot;" in page
 
 
 def test_notifications_name_the_patient_in_the_subject():
