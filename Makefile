@@ -16,13 +16,24 @@ API_USER := $(if $(filter command line,$(origin USER)),$(USER),admin)
 PASS ?= admin
 # Several gunicorn workers need a shared cache (Redis): with the per-process local-memory cache, one.
 WORKERS ?= $(if $(REDIS_URL),3,1)
-COMPOSE ?= docker compose
+# workspace: the compose plugin (`docker compose`), else the standalone `docker-compose`; empty when neither.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || \
+             { command -v docker-compose >/dev/null 2>&1 && echo docker-compose; })
+define NO_COMPOSE
+Docker Compose is not installed: `docker compose` (the plugin) and `docker-compose` both fail.
+Install the plugin (Debian/Ubuntu: apt-get install docker-compose-plugin; macOS/Windows: Docker Desktop),
+or the standalone docker-compose, or name yours: make $(or $(MAKECMDGOALS),docker-up) COMPOSE="podman compose".
+Without Docker, `make run` serves ClinRec with SQLite and no other service.
+endef
+export NO_COMPOSE
 
 .PHONY: help venv run test lint format migrate seed-db run-app run-consumer run-rabbitmq run-redis \
-        docker-up docker-down logs get-token eval-patient get-recom publish-pending benchmark check-deploy
+        docker-up docker-down logs port-free compose-check get-token eval-patient get-recom publish-pending benchmark check-deploy
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
+	grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "}; {printf "  %s%-16s%s %s\n", on, $$1, off, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +46,7 @@ venv: $(STAMP) ## Create .venv and install the pinned requirements (runtime and 
 migrate: venv ## Apply database migrations
 	$(BIN)/python manage.py migrate --noinput
 
-run: migrate ## Embedded default: migrate, create the dev admin (admin/admin) and serve on 127.0.0.1:8000
+run: port-free migrate ## Embedded default: migrate, create the dev admin (admin/admin) and serve on 127.0.0.1:8000
 	$(BIN)/python manage.py ensure_dev_admin
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
@@ -53,7 +64,7 @@ format: venv ## ruff: fix what can be fixed and format
 seed-db: migrate ## Load the mock hospital (idempotent)
 	$(BIN)/python manage.py seed_db
 
-run-app: migrate ## Serve the API with gunicorn (production shape; set the environment first)
+run-app: port-free migrate ## Serve the API with gunicorn (production shape; set the environment first)
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/gunicorn clinrec.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - --timeout 60
 
@@ -69,13 +80,21 @@ run-redis: ## Start Redis (docker when an engine runs, else the local server)
 	@if docker info >/dev/null 2>&1; then $(COMPOSE) up -d redis; \
 	else redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; echo "Redis on 127.0.0.1:6379"; fi
 
-docker-up: ## Build and start the whole stack with docker compose
+port-free: # workspace: a busy port is named with the way out, before anything starts
+	@$(PYTHON) -c "import socket, sys; sys.exit(socket.socket().connect_ex(('$(HOST)', $(PORT))) == 0)" || \
+	  { echo "Port $(PORT) on $(HOST) is already in use (another ClinRec or server?). Use another: make $(MAKECMDGOALS) PORT=8001"; exit 2; }
+
+compose-check: # workspace: say what is missing instead of docker's "unknown shorthand flag: 'd'"
+	@test -n "$(strip $(COMPOSE))" || { echo "$$NO_COMPOSE"; exit 2; }
+	@$(COMPOSE) version >/dev/null 2>&1 || { echo "$$NO_COMPOSE"; exit 2; }
+
+docker-up: compose-check ## Build and start the whole stack with docker compose
 	$(COMPOSE) up -d --build
 
-docker-down: ## Stop the docker compose stack
+docker-down: compose-check ## Stop the docker compose stack
 	$(COMPOSE) down
 
-logs: ## Follow the logs of the docker compose stack
+logs: compose-check ## Follow the logs of the docker compose stack
 	$(COMPOSE) logs -f --tail=100
 
 get-token: ## Print an access token: make get-token USER=admin PASS=admin

@@ -120,3 +120,7 @@ def tcp_proxy():
     yield start
     for proxy in started:
         proxy.stop()
+
+
+# --- workspace: the shared real-browser fixtures (clinrec/tests/browser.py) ------------------------------
+pytest_plugins = ["clinrec.tests.browser"]

@@ -32,6 +32,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from security.authentication import unsupported_scheme_error
+
 logger = logging.getLogger(__name__)
 
 BLOCKER_ID_LIMIT = 20
@@ -102,6 +104,12 @@ def exception_handler(exc, context):
     if isinstance(exc, IntegrityError):
         logger.warning("Integrity error turned into 409: %s", exc)
         exc = Conflict("The request conflicts with existing data (a unique or integrity rule was violated).")
+    if isinstance(exc, exceptions.NotAuthenticated) and exc.status_code == 401 and "request" in context:
+        # `Authorization: Token …` is not "no credentials": say which scheme is expected (same challenge).
+        named = unsupported_scheme_error(context["request"])
+        if named is not None:
+            named.auth_header = getattr(exc, "auth_header", None)
+            exc = named
     return drf_exception_handler(exc, context)
 
 

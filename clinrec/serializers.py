@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from rest_framework import serializers
@@ -9,17 +12,63 @@ from rest_framework import serializers
 from clinrec.identifiers import FhirIdField, FhirIdRelatedField
 from clinrec.validators import ProhibitControlCharacters, free_text, single_line_text
 
+# A date written the right way (YYYY-MM-DD, optionally the start of a date-time): what is left to be wrong is
+# the calendar, e.g. 1950-02-30.
+_ISO_DATE_SHAPE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])")
+
+
+def _impossible_date(value: object) -> str | None:
+    """Why `value`, shaped like an ISO date, is no day of the calendar; None when it is one (or not that shape)."""
+    match = _ISO_DATE_SHAPE.match(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    try:
+        date(*(int(part) for part in match.groups()))
+    except ValueError as exc:
+        return f"{match.group(0).rstrip('T ')} is not a date of the calendar ({exc})."
+    return None
+
+
+class CalendarDateField(serializers.DateField):
+    """A date field that reports an impossible date (1950-02-30) as such, not as a "wrong format"."""
+
+    default_error_messages = {"impossible": "{reason}"}
+
+    def to_internal_value(self, value):
+        reason = _impossible_date(value)
+        if reason is not None:
+            self.fail("impossible", reason=reason)
+        return super().to_internal_value(value)
+
+
+class CalendarDateTimeField(serializers.DateTimeField):
+    """A date-time field that reports an impossible date (2026-02-30T10:00Z) as such, not as a "wrong format"."""
+
+    default_error_messages = {"impossible": "{reason}"}
+
+    def to_internal_value(self, value):
+        reason = _impossible_date(value)
+        if reason is not None:
+            self.fail("impossible", reason=reason)
+        return super().to_internal_value(value)
+
 
 class ClinRecModelSerializer(serializers.ModelSerializer):
     """ModelSerializer that takes JSON `null` for an optional text field as "absent" and stores it blank.
 
-    Integrators often send null for what they do not know; the API answers such fields with "".
+    Integrators often send null for what they do not know; the API answers such fields with "". Its model
+    date and date-time fields say when a date is impossible rather than "wrong format".
     Foreign keys to caller-identified objects are checked against the id syntax before any lookup, and every
     writable text field refuses control characters (line breaks too, unless the model field is a TextField),
     declared fields included: the model's validators reach only the fields DRF builds itself.
     """
 
     serializer_related_field = FhirIdRelatedField
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateField: CalendarDateField,
+        models.DateTimeField: CalendarDateTimeField,
+    }
 
     def get_fields(self):
         fields = super().get_fields()

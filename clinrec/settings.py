@@ -500,3 +500,7 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].insert(1, "interop.openapi.fhir_ope
 
 DEV_ADMIN_USERNAME = env("DEV_ADMIN_USERNAME", "admin")
 DEV_ADMIN_PASSWORD = env("DEV_ADMIN_PASSWORD", "admin")
+
+# --- workspace: the admin's site-wide templates (favicon, the stylesheet fitting it to a laptop) -----------
+# A directory ahead of the apps: clinrec/templates/admin/base_site.html extends the admin's own.
+TEMPLATES[0]["DIRS"] = [BASE_DIR / "clinrec" / "templates"]

@@ -1,7 +1,9 @@
 """ClinRec URLs: the API under /api/v1/, its schema and docs, the admin, and the browsable API's login."""
 
 from django.contrib import admin
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import IsAuthenticated
@@ -57,11 +59,14 @@ urlpatterns = [
     interop_urls.fhir_root_without_slash,
     path("", include(interop_urls.cds_urls)),
     path("admin/", admin.site.urls),
+    # workspace: browsers ask every site for /favicon.ico; ours is served by the app (nothing from outside).
+    path("favicon.ico", RedirectView.as_view(url=staticfiles_storage.url("security/favicon.svg")), name="favicon"),
 ]
 
 admin.site.site_header = "ClinRec administration"
 admin.site.site_title = "ClinRec"
 admin.site.index_title = "Patients, procedures and recommendations"
+admin.site.site_url = "/api/docs/"  # "View site": the API's documentation (there is no other front page)
 
 handler400 = "clinrec.exceptions.bad_request"
 handler404 = "clinrec.exceptions.page_not_found"

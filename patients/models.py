@@ -35,18 +35,29 @@ class Patient(models.Model):
     birth_date = models.DateField(null=True, blank=True)
     sex = models.CharField(max_length=7, choices=Sex.choices, default=Sex.UNKNOWN)
     height_cm = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(300)], help_text="Height in cm."
+        "height (cm)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(300)],
+        help_text="Height in cm.",
     )
     weight_kg = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0.1), MaxValueValidator(1000)], help_text="Weight in kg."
+        "weight (kg)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
+        help_text="Weight in kg.",
     )
     bmi = models.FloatField(
+        "BMI",
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(250)],
         help_text="Body-mass index (kg/m²). Computed from height and weight when omitted.",
     )
-    chronic_pain = models.BooleanField(default=False)
+    chronic_pain = models.BooleanField(
+        default=False, help_text="Long-standing pain (the physical therapy rule reads it)."
+    )
     email = models.EmailField(blank=True, default="", help_text="Optional; copied on recommendation notices.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -14,7 +14,9 @@ class Procedure(models.Model):
     department = models.CharField(
         max_length=100, validators=[single_line_text], help_text="Performing department, e.g. orthopaedics."
     )
-    is_surgery = models.BooleanField(default=False)
+    is_surgery = models.BooleanField(
+        "surgery", default=False, help_text="A surgical procedure (post-op rules read it)."
+    )
     code = models.CharField(
         max_length=64, blank=True, default="", validators=[single_line_text], help_text="Optional code, e.g. SNOMED CT."
     )
@@ -26,6 +28,15 @@ class Procedure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
+
+    @property
+    def department_name(self) -> str:
+        """The department as people write it: "general-surgery" reads "General surgery"."""
+        return department_name(self.department)
+
+
+def department_name(department: str) -> str:
+    return department.replace("-", " ").replace("_", " ").strip().capitalize()
 
 
 class PatientProcedure(models.Model):
@@ -45,4 +56,4 @@ class PatientProcedure(models.Model):
         verbose_name = "patient procedure"
 
     def __str__(self) -> str:
-        return f"{self.procedure_id} on {self.patient_id} at {self.performed_at:%Y-%m-%d}"
+        return f"{self.procedure.name} on {self.performed_at:%Y-%m-%d}"

@@ -2,21 +2,31 @@
 
 A rule set is edited through one form field per registry parameter; saving always writes a new version (the
 same service as the API), and its page shows the activation form and the impact report.
+
+This module also extends the patient admin (`patients.admin.PatientAdmin`) with what concerns recommendations:
+the active recommendations with their reasons and provenance on the patient page, its Evaluate and Preview
+buttons, the list's "active recommendations" column and filter, and the evaluate action.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
+from clinrec.admin_display import short_datetime
+from patients.admin import PatientAdmin
+from patients.models import Patient
 from recommendations.definitions import RULE_CHOICES
 from recommendations.engine import ENABLED, RULES, InvalidParameters, config_from_parameters
 from recommendations.models import (
@@ -25,16 +35,19 @@ from recommendations.models import (
     Recommendation,
     RecommendationDailyCount,
     RecommendationEvent,
+    RecommendationStatus,
     RuleSet,
     RuleSetActivation,
 )
 from recommendations.services import (
+    Evaluation,
     RuleSetError,
     activate_rule_set,
     active_rule_set,
-    announce_recommendation,
     create_rule_set,
-    manual_provenance,
+    evaluate_patient,
+    preview_patient,
+    record_manual_recommendation,
     rule_set_impact,
 )
 
@@ -163,7 +176,7 @@ class RuleSetAdmin(admin.ModelAdmin):
 
     form = RuleSetForm
     change_form_template = "admin/recommendations/ruleset/change_form.html"
-    list_display = ["version", "active", "note", "created_by", "created_at", "activated_by", "activated_at"]
+    list_display = ["version", "active", "note", "created_by", "created", "activated_by", "activated"]
     list_filter = ["active"]
     readonly_fields = [
         "version",
@@ -176,6 +189,14 @@ class RuleSetAdmin(admin.ModelAdmin):
         "parameters_json",
     ]
     inlines = [RuleSetActivationInline]
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj: RuleSet) -> str:
+        return short_datetime(obj.created_at)
+
+    @admin.display(description="Activated", ordering="activated_at")
+    def activated(self, obj: RuleSet) -> str:
+        return short_datetime(obj.activated_at) if obj.activated_at else ""
 
     @admin.display(description="parameters (as stored)")
     def parameters_json(self, obj: RuleSet) -> str:
@@ -238,27 +259,87 @@ class RuleSetAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:recommendations_ruleset_change", args=[version]))
 
 
+def _fact(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):  # a record the rule used, e.g. the procedure: its name says what it was
+        return str(value.get("name") or value.get("id") or value)
+    if isinstance(value, list):
+        return "/".join(str(item) for item in value) or "none"
+    return str(value)
+
+
+def provenance_text(provenance: dict[str, Any]) -> str:
+    """A recommendation's provenance in a line a clinician reads: which rule on which facts, or who by hand."""
+    if not provenance:
+        return ""
+    if provenance.get("source") == "rule":
+        facts = ", ".join(
+            f"{key.replace('_', ' ')} {_fact(value)}" for key, value in provenance.get("facts", {}).items()
+        )
+        version = provenance.get("rule_set")
+        return (
+            f"rule {provenance.get('rule')}"
+            + (f", rule set v{version}" if version else "")
+            + (f"; facts: {facts}" if facts else "")
+        )
+    who = provenance.get("recorded_by") or "the system"
+    return f"recorded by {who}" + (f" via {provenance['via']}" if provenance.get("via") else "")
+
+
 @admin.register(PatientRecommendation)
 class PatientRecommendationAdmin(admin.ModelAdmin):
-    list_display = ["id", "patient", "recommendation", "status", "source", "recommended_at"]
-    list_filter = ["status", "source", "recommendation", "recommended_at"]
+    list_display = ["recommendation_name", "patient_name", "status", "reason_line", "recommended"]
+    list_filter = ["status", "source", "recommendation"]
     search_fields = ["patient__id", "patient__name", "recommendation__id", "recommendation__name", "reason"]
     autocomplete_fields = ["patient", "recommendation"]
     date_hierarchy = "recommended_at"
     list_select_related = ["patient", "recommendation"]
 
-    readonly_fields = ["provenance_json"]
+    readonly_fields = ["provenance_line", "provenance_json"]
 
-    @admin.display(description="provenance")
+    @admin.display(description="Recommendation", ordering="recommendation__name")
+    def recommendation_name(self, obj: PatientRecommendation) -> str:
+        return obj.recommendation.name
+
+    @admin.display(description="Patient", ordering="patient__name")
+    def patient_name(self, obj: PatientRecommendation) -> str:
+        return f"{obj.patient.name} ({obj.patient_id})"
+
+    @admin.display(description="Reason", ordering="reason")
+    def reason_line(self, obj: PatientRecommendation) -> str:
+        return obj.reason
+
+    @admin.display(description="Recommended", ordering="recommended_at")
+    def recommended(self, obj: PatientRecommendation) -> str:
+        return short_datetime(obj.recommended_at)
+
+    @admin.display(description="Provenance")
+    def provenance_line(self, obj: PatientRecommendation) -> str:
+        return provenance_text(obj.provenance)
+
+    @admin.display(description="Provenance (as stored)")
     def provenance_json(self, obj: PatientRecommendation) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.provenance, indent=2, ensure_ascii=False))
 
     def save_model(self, request, obj: PatientRecommendation, form, change: bool) -> None:
-        if not change:  # recorded by hand: who did it is its provenance
-            obj.provenance = manual_provenance(recorded_by=request.user, via="admin")
-        super().save_model(request, obj, form, change)
-        if not change:  # announced like any new recommendation: an event, then a notice to the care team
-            announce_recommendation(link=obj)
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # Recorded by hand through the API's service: who did it is its provenance, and it is announced like any
+        # new recommendation (an event, then a notice to the care team).
+        link, _ = record_manual_recommendation(
+            patient=obj.patient,
+            recommendation=obj.recommendation,
+            recorded_by=request.user,
+            via="admin",
+            source=obj.source,
+            reason=obj.reason,
+            at=obj.recommended_at,
+            status=obj.status,
+        )
+        obj.pk, obj.provenance = link.pk, link.provenance
+        obj._state.adding = False
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -274,28 +355,66 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def _patient_name(patient_id_field: str) -> Subquery:
+    """Events keep copies of ids, not foreign keys: the patient's name, joined in the list's own query."""
+    return Subquery(Patient.objects.filter(pk=OuterRef(patient_id_field)).values("name")[:1])
+
+
+def _with_name(patient_id: str, name: str | None) -> str:
+    return f"{name} ({patient_id})" if name else patient_id
+
+
+def _admin_link(route: str, pk: str, label: str) -> str:
+    return format_html('<a href="{}">{}</a>', reverse(route, args=[pk]), label)
+
+
 @admin.register(RecommendationEvent)
 class RecommendationEventAdmin(ReadOnlyAdmin):
-    list_display = [
-        "id",
-        "event_type",
-        "patient_id",
-        "recommendation_id",
-        "status",
-        "attempts",
-        "created_at",
-        "consumed_at",
-    ]
-    list_filter = ["status", "event_type", "created_at"]
+    list_display = ["id", "event_type", "patient_link", "recommendation_link", "status", "attempts", "created"]
+    list_filter = ["status", "event_type"]
     search_fields = ["patient_id", "recommendation_id", "last_error"]
     date_hierarchy = "created_at"
+    readonly_fields = ["patient_link", "recommendation_link", "payload_pretty"]
+    exclude = ["payload", "patient_id", "recommendation_id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(patient_name=_patient_name("patient_id"))
+
+    @admin.display(description="Patient", ordering="patient_id")
+    def patient_link(self, obj: RecommendationEvent) -> str:
+        label = _with_name(obj.patient_id, getattr(obj, "patient_name", None))
+        return _admin_link("admin:patients_patient_change", obj.patient_id, label)
+
+    @admin.display(description="Recommendation", ordering="recommendation_id")
+    def recommendation_link(self, obj: RecommendationEvent) -> str:
+        return _admin_link("admin:recommendations_recommendation_change", obj.recommendation_id, obj.recommendation_id)
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj: RecommendationEvent) -> str:
+        return short_datetime(obj.created_at)
+
+    @admin.display(description="Payload")
+    def payload_pretty(self, obj: RecommendationEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, ensure_ascii=False))
 
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["id", "event", "channel", "subject", "sent_at"]
-    list_filter = ["channel", "sent_at"]
-    search_fields = ["subject", "body"]
+    list_display = ["id", "subject_with_patient", "channel", "sent"]
+    list_filter = ["channel"]
+    search_fields = ["subject", "body", "event__patient_id"]
+    list_select_related = ["event"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(patient_name=_patient_name("event__patient_id"))
+
+    @admin.display(description="Sent", ordering="sent_at")
+    def sent(self, obj: Notification) -> str:
+        return short_datetime(obj.sent_at)
+
+    @admin.display(description="Subject", ordering="subject")
+    def subject_with_patient(self, obj: Notification) -> str:
+        return f"{obj.subject} — {_with_name(obj.event.patient_id, getattr(obj, 'patient_name', None))}"
 
 
 @admin.register(RecommendationDailyCount)
@@ -304,3 +423,151 @@ class RecommendationDailyCountAdmin(ReadOnlyAdmin):
     list_filter = ["day", "recommendation_id"]
     search_fields = ["recommendation_id", "name"]
     date_hierarchy = "day"
+
+
+# --- The patient admin, extended with recommendations ----------------------------------------------------
+
+
+class PatientRecommendationInline(admin.TabularInline):
+    """Recording a recommendation by hand from the patient page (the summary above shows the active ones)."""
+
+    model = PatientRecommendation
+    extra = 0
+    fields = ["recommendation", "status", "recommended_at", "reason"]
+    readonly_fields = ["recommended_at", "reason"]
+    autocomplete_fields = ["recommendation"]
+    show_change_link = True
+    verbose_name_plural = "recommendations (all, to record one by hand or change a status)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("recommendation")
+
+
+class HasActiveRecommendationFilter(admin.SimpleListFilter):
+    title = "active recommendation"
+    parameter_name = "has_active_recommendation"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has one"), ("no", "Has none")]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        active = PatientRecommendation.objects.filter(patient=OuterRef("pk"), status=RecommendationStatus.ACTIVE)
+        if self.value() == "yes":
+            return queryset.filter(Exists(active))
+        if self.value() == "no":
+            return queryset.exclude(Exists(active))
+        return queryset
+
+
+class RecommendingPatientAdmin(PatientAdmin):
+    """The patient admin with the active recommendations, the Evaluate and Preview buttons and the action."""
+
+    list_display = [*PatientAdmin.list_display, "active_recommendations"]
+    list_filter = [*PatientAdmin.list_filter, HasActiveRecommendationFilter]
+    inlines = [*PatientAdmin.inlines, PatientRecommendationInline]
+    actions = [*PatientAdmin.actions, "evaluate_selected"]
+    change_form_template = "admin/recommendations/patient/change_form.html"
+
+    def get_queryset(self, request):
+        active = PatientRecommendation.objects.filter(status=RecommendationStatus.ACTIVE).select_related(
+            "recommendation"
+        )
+        return super().get_queryset(request).prefetch_related(Prefetch("recommendations", active, "active_links"))
+
+    @admin.display(description="Active recommendations")
+    def active_recommendations(self, obj: Patient) -> str:
+        return ", ".join(link.recommendation.name for link in obj.active_links)
+
+    def save_formset(self, request, form, formset, change: bool) -> None:
+        if formset.model is not PatientRecommendation:
+            super().save_formset(request, form, formset, change)
+            return
+        # New rows go through the API's service (provenance: who, via the admin; then the event and notice).
+        links = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            obj.delete()
+        for link in links:
+            if link.pk is None:
+                record_manual_recommendation(
+                    patient=form.instance,
+                    recommendation=link.recommendation,
+                    recorded_by=request.user,
+                    via="admin",
+                    status=link.status,
+                    at=link.recommended_at,
+                )
+            else:
+                link.save(update_fields=["recommendation", "status"])
+
+    # --- The patient page: active recommendations, Evaluate and Preview -----------------------------------
+
+    def summary_context(self, request, patient: Patient) -> dict[str, Any]:
+        context = super().summary_context(request, patient)
+        links = patient.recommendations.filter(status=RecommendationStatus.ACTIVE).select_related("recommendation")
+        context["active_recommendations"] = [
+            {"link": link, "provenance": provenance_text(link.provenance)} for link in links
+        ]
+        context["can_evaluate"] = self.has_evaluate_permission(request)
+        return context
+
+    @admin.action(description="Evaluate selected patients", permissions=["evaluate"])
+    def evaluate_selected(self, request, queryset):
+        for patient in queryset:
+            self._report(request, patient, evaluate_patient(patient_id=patient.pk))
+
+    def _report(self, request, patient: Patient, evaluation: Evaluation) -> None:
+        if not evaluation.recommendations:
+            self.message_user(request, f"{patient}: nothing to recommend.", messages.INFO)
+            return
+        parts = [
+            f"{item.name} ({'new' if item.new else 'already active'}: {item.reason})"
+            for item in evaluation.recommendations
+        ]
+        self.message_user(request, f"{patient}: {'; '.join(parts)}", messages.SUCCESS)
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/evaluate/",
+                self.admin_site.admin_view(self.evaluate_view),
+                name="patients_patient_evaluate",
+            ),
+            path(
+                "<path:object_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="patients_patient_preview",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def _patient_for_evaluation(self, request, object_id: str) -> Patient:
+        if not self.has_evaluate_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(Patient, pk=object_id)
+
+    def evaluate_view(self, request, object_id: str):
+        """The "Evaluate" button: run the engine, record what it finds, and come back to the patient page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        patient = self._patient_for_evaluation(request, object_id)
+        self._report(request, patient, evaluate_patient(patient_id=patient.pk))
+        return HttpResponseRedirect(reverse("admin:patients_patient_change", args=[patient.pk]))
+
+    def preview_view(self, request, object_id: str):
+        """The "Preview" button: a dry run with the active rule set, shown on the patient page; nothing recorded."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        patient = self._patient_for_evaluation(request, object_id)
+        evaluation = preview_patient(patient_id=patient.pk, at=timezone.now())
+        # The patient page itself, drawn as for a GET (its edit form still posts to the change URL).
+        page_request = copy.copy(request)
+        page_request.method = "GET"
+        change_url = reverse("admin:patients_patient_change", args=[patient.pk])
+        return self.change_view(page_request, object_id, form_url=change_url, extra_context={"preview": evaluation})
+
+    def has_evaluate_permission(self, request) -> bool:
+        return request.user.has_perm("patients.evaluate_patient")
+
+
+admin.site.unregister(Patient)
+admin.site.register(Patient, RecommendingPatientAdmin)

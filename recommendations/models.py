@@ -157,7 +157,7 @@ class PatientRecommendation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.recommendation_id} for {self.patient_id} ({self.status})"
+        return f"{self.recommendation.name} ({self.get_status_display().lower()})"
 
 
 class EventStatus(models.TextChoices):

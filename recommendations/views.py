@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -94,9 +95,20 @@ class EvaluateQuerySerializer(serializers.Serializer):
 
 
 class EvaluatePatientView(APIView):
-    """`POST /api/v1/patients/{id}/evaluate/`: run the recommendation engine on one patient (or a dry run)."""
+    """`POST /api/v1/patients/{id}/evaluate/`: run the recommendation engine on one patient (or a dry run).
+
+    Each new recommendation is recorded with its provenance and announced; one still active is reported with
+    `new: false`. Add `?dry_run=true` to see the answer without recording anything. Press **POST** below.
+    """
 
     permission_classes = [requires_permission("patients.evaluate_patient")]
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        # In the browsable API a GET (following a link) shows this page with its POST button instead of an
+        # error; any other client still gets 405 with `Allow: POST`.
+        if request.method == "GET" and isinstance(request.accepted_renderer, BrowsableAPIRenderer):
+            return Response({"detail": "POST to this URL evaluates the patient; GET does nothing."})
+        return super().http_method_not_allowed(request, *args, **kwargs)
 
     @extend_schema(
         summary="Evaluate a patient",

@@ -1,12 +1,20 @@
-"""Admin for refresh tokens: who holds a live session, and a way to end it, without ever showing a token."""
+"""Admin for refresh tokens (who holds a live session, and a way to end it, never showing a token), users with
+their role, and the role groups (read-only: the code defines them)."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from rest_framework_simplejwt.token_blacklist.admin import OutstandingTokenAdmin as LibraryOutstandingTokenAdmin
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from security import services
+from security.roles import ROLES
+
+User = get_user_model()
 
 # simplejwt registers its own admin, which shows the encoded token: anyone who can read the page could use it.
 admin.site.unregister(OutstandingToken)
@@ -39,3 +47,65 @@ class OutstandingTokenAdmin(LibraryOutstandingTokenAdmin):
     def revoke(self, request, queryset) -> None:
         count = services.revoke_refresh_tokens(outstanding=queryset)
         self.message_user(request, f"{count} refresh token(s) revoked.", messages.SUCCESS)
+
+
+# --- Users and their roles -------------------------------------------------------------------------------
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+class RoleFilter(admin.SimpleListFilter):
+    title = "role"
+    parameter_name = "role"
+
+    def lookups(self, request, model_admin):
+        return [(role, role) for role in ROLES] + [("none", "no role")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.exclude(groups__name__in=ROLES)
+        if self.value() in ROLES:
+            return queryset.filter(groups__name=self.value())
+        return queryset
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Django's user admin with each user's role (the role groups they belong to) as a column and a filter."""
+
+    list_display = ["username", "role", "first_name", "last_name", "is_staff", "is_active", "last_login"]
+    list_filter = [RoleFilter, "is_staff", "is_superuser", "is_active"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="Role")
+    def role(self, user) -> str:
+        return ", ".join(sorted(group.name for group in user.groups.all() if group.name in ROLES)) or "—"
+
+
+@admin.register(Group)
+class RoleGroupAdmin(DjangoGroupAdmin):
+    """The role groups, read-only: `security/roles.py` defines them and every `migrate` resets them to it."""
+
+    CODE_OWNS_THEM = (
+        "Roles are defined in the code (security/roles.py) and reset after every migrate; "
+        "give a user a role on the user's page."
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "subtitle": self.CODE_OWNS_THEM})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "subtitle": self.CODE_OWNS_THEM}
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -1,106 +1,31 @@
 """The Content-Security-Policy in a real browser: the admin, Swagger UI, Redoc and the browsable API still work.
 
-Headless Chromium (Debian's `chromium` and `chromium-driver`, driven by Selenium through /usr/bin/chromedriver;
-no browser is downloaded) opens each page of a live server and reads the console: a page the policy broke logs
+Headless Chromium (clinrec/tests/browser.py: Debian's `chromium` and `chromium-driver`, nothing downloaded)
+opens each page of a live server and reads the console: a page the policy broke logs
 "Refused to ... because it violates the following Content Security Policy directive". Without Chromium these
 tests skip, and fail instead with CLINREC_REQUIRE_SERVICES=1 (CI installs it, see .ci/run).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import pytest
-from django.contrib.auth import get_user_model
 
-from conftest import services_required
+from clinrec.tests.browser import console, network_problems, wait_for
 from patients.tests.factories import PatientFactory
-
-CHROMIUM = os.environ.get("CLINREC_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("CLINREC_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
-PASSWORD = "Str0ng-pass!word"
-RENDER_TIMEOUT = 30  # seconds for Swagger UI / Redoc to fetch the schema and draw it on a busy 2-core machine
 
 # The live server reads committed data; serialized_rollback brings the roles back after the flush.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
-def require_chromium() -> None:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        message = f"{' and '.join(missing)} not installed (apt-get install chromium chromium-driver)"
-        if services_required():
-            pytest.fail(f"{message}, and CLINREC_REQUIRE_SERVICES=1 requires it.")
-        pytest.skip(f"{message}; set CLINREC_REQUIRE_SERVICES=1 to make this a failure.")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    require_chromium()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(argument)
-    options.add_argument("--window-size=1280,1024")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # An explicit driver and browser: Selenium Manager has nothing to find or download.
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(RENDER_TIMEOUT)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 @pytest.fixture
-def site(browser, live_server):
+def site(superuser_site):
     """A live server with a superuser and a patient, and the browser logged in to the admin."""
-    from selenium.webdriver.common.by import By
-
-    get_user_model().objects.create_superuser("root", password=PASSWORD)
     PatientFactory(id="108", name="Ada Byron")
-    browser.delete_all_cookies()
-    browser.get(f"{live_server.url}/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("root")
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    wait_for(browser, "#site-name")
-    console(browser)  # start each test with an empty console
-    return live_server.url
-
-
-def wait_for(browser, css: str):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(browser, RENDER_TIMEOUT).until(
-        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css)),
-        message=f"{css} never appeared on {browser.current_url}",
-    )
-
-
-def console(browser) -> list[str]:
-    """The console lines logged since the last call."""
-    return [entry["message"] for entry in browser.get_log("browser")]
-
-
-# The policy doing its job: Redoc's sidebar footer shows Redocly's logo from their CDN, which no page may load;
-# Redoc hides the image when it is refused.
-EXPECTED_REFUSALS = ("'https://cdn.redoc.ly/redoc/logo-mini.svg'",)
+    return superuser_site
 
 
 def csp_violations(lines: list[str]) -> list[str]:
-    return [
-        line
-        for line in lines
-        if ("Content Security Policy" in line or "Content-Security-Policy" in line)
-        and not any(expected in line for expected in EXPECTED_REFUSALS)
-    ]
+    return [line for line in lines if "Content Security Policy" in line or "Content-Security-Policy" in line]
 
 
 def open_page(browser, url: str, rendered: str) -> list[str]:
@@ -156,7 +81,10 @@ def test_swagger_ui_renders_its_operations_under_the_policy(site, browser):
 
 
 def test_redoc_renders_under_the_policy(site, browser):
+    network_problems(browser, site)  # from here on: Redoc's own requests
     lines = open_page(browser, f"{site}/api/redoc/", "[data-section-id]")
+    # Nothing from the internet: no web fonts, and Redocly's logo (their CDN) is never requested.
+    assert not network_problems(browser, site), network_problems(browser, site)
     assert "List patients" in browser.find_element("css selector", ".api-content").text
     # Redoc's search runs in a web worker: typing into it must find an operation.
     browser.find_element("css selector", "input.search-input").send_keys("evaluate")
