@@ -8,6 +8,7 @@ class ClinrecConfig(AppConfig):
     verbose_name = "ClinRec"
 
     def ready(self) -> None:
-        from clinrec import cache
+        from clinrec import cache, history
 
         cache.connect_invalidation_signals()
+        history.connect_history_signals()

@@ -36,12 +36,14 @@ READ_ERRORS = {401: UNAUTHORIZED, 403: FORBIDDEN}
 EXPAND_PARAMETER_DOC = "Comma-separated related objects to nest instead of their ids: {}."
 
 
-def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = ()):
+def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = (), detail_responses: dict | None = None):
     """Class decorator for a ResourceViewSet: summaries, the success body and the error responses of each action.
 
     An explicit `responses` replaces drf-spectacular's default one, so the success response is listed here
-    too, from the viewset's serializer (lists keep their paginated envelope).
+    too, from the viewset's serializer (lists keep their paginated envelope). `detail_responses` adds
+    responses to every action on one object (e.g. patients' 410 for a merged record).
     """
+    extra = detail_responses or {}
     parameters = (
         [OpenApiParameter("expand", str, description=EXPAND_PARAMETER_DOC.format(", ".join(expandable)))]
         if expandable
@@ -59,7 +61,7 @@ def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = ())
             retrieve=extend_schema(
                 summary=f"Get one {noun}",
                 parameters=parameters,
-                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND},
+                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, **extra},
             ),
             create=extend_schema(
                 summary=f"Create a {noun}",
@@ -67,16 +69,16 @@ def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = ())
             ),
             update=extend_schema(
                 summary=f"Replace a {noun}",
-                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT},
+                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT, **extra},
             ),
             partial_update=extend_schema(
                 summary=f"Update part of a {noun}",
-                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT},
+                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT, **extra},
             ),
             destroy=extend_schema(
                 summary=f"Delete a {noun}",
                 description="Refused with 409 while other records still point at it; nothing is deleted then.",
-                responses={204: None, **READ_ERRORS, 404: NOT_FOUND, 409: CONFLICT},
+                responses={204: None, **READ_ERRORS, 404: NOT_FOUND, 409: CONFLICT, **extra},
             ),
         )(viewset)
 

@@ -42,6 +42,7 @@ api_v1 = [
     path("", include("patients.urls")),
     path("", include("procedures.urls")),
     path("", include("recommendations.urls")),
+    path("", include("audit.urls")),  # audit: a patient's history
 ]
 
 urlpatterns = [

@@ -8,6 +8,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from simple_history.admin import SimpleHistoryAdmin
 
 from patients.models import Patient
 from patients.services import with_derived_bmi
@@ -35,7 +36,7 @@ class PatientRecommendationInline(admin.TabularInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(SimpleHistoryAdmin):
     list_display = ["id", "name", "birth_date", "age", "sex", "bmi", "chronic_pain", "updated_at"]
     list_filter = ["sex", "chronic_pain", "birth_date"]
     search_fields = ["id", "name", "email"]

@@ -1,12 +1,13 @@
 """Admin for the procedure catalogue and patient procedures."""
 
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
 from procedures.models import PatientProcedure, Procedure
 
 
 @admin.register(Procedure)
-class ProcedureAdmin(admin.ModelAdmin):
+class ProcedureAdmin(SimpleHistoryAdmin):
     list_display = ["id", "name", "department", "is_surgery", "code"]
     list_filter = ["department", "is_surgery"]
     search_fields = ["id", "name", "code", "department"]
@@ -16,7 +17,7 @@ class ProcedureAdmin(admin.ModelAdmin):
 
 
 @admin.register(PatientProcedure)
-class PatientProcedureAdmin(admin.ModelAdmin):
+class PatientProcedureAdmin(SimpleHistoryAdmin):
     list_display = ["id", "patient", "procedure", "department", "performed_at"]
     list_filter = ["procedure__department", "procedure__is_surgery", "performed_at"]
     search_fields = ["patient__id", "patient__name", "procedure__id", "procedure__name"]

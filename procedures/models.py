@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from clinrec.history import audited_history
 from clinrec.identifiers import FhirIdModelField
 
 
@@ -14,6 +15,8 @@ class Procedure(models.Model):
     is_surgery = models.BooleanField(default=False)
     code = models.CharField(max_length=64, blank=True, default="", help_text="Optional code, e.g. SNOMED CT.")
     description = models.TextField(blank=True, default="")
+
+    history = audited_history()
 
     class Meta:
         ordering = ["id"]
@@ -30,6 +33,8 @@ class PatientProcedure(models.Model):
     procedure = models.ForeignKey(Procedure, on_delete=models.PROTECT, related_name="performed")
     performed_at = models.DateTimeField()
     report = models.TextField(blank=True, default="")
+
+    history = audited_history()
 
     class Meta:
         ordering = ["-performed_at", "id"]

@@ -16,6 +16,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
 from recommendations.definitions import RULE_CHOICES
 from recommendations.engine import ENABLED, RULES, InvalidParameters, config_from_parameters
@@ -55,7 +56,7 @@ class RecommendationForm(forms.ModelForm):
 
 
 @admin.register(Recommendation)
-class RecommendationAdmin(admin.ModelAdmin):
+class RecommendationAdmin(SimpleHistoryAdmin):
     form = RecommendationForm
     list_display = ["id", "name", "rule_or_manual"]
     search_fields = ["id", "name", "rule"]
@@ -158,7 +159,7 @@ class RuleSetActivationInline(admin.TabularInline):
 
 
 @admin.register(RuleSet)
-class RuleSetAdmin(admin.ModelAdmin):
+class RuleSetAdmin(SimpleHistoryAdmin):
     """Versions of the rules' parameters. Saving an edit creates a new version; activation is its own action."""
 
     form = RuleSetForm
@@ -239,7 +240,7 @@ class RuleSetAdmin(admin.ModelAdmin):
 
 
 @admin.register(PatientRecommendation)
-class PatientRecommendationAdmin(admin.ModelAdmin):
+class PatientRecommendationAdmin(SimpleHistoryAdmin):
     list_display = ["id", "patient", "recommendation", "status", "source", "recommended_at"]
     list_filter = ["status", "source", "recommendation", "recommended_at"]
     search_fields = ["patient__id", "patient__name", "recommendation__id", "recommendation__name", "reason"]

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from clinrec.history import audited_history
 from clinrec.identifiers import FhirIdModelField
 from recommendations.definitions import RULE_CHOICES
 
@@ -31,6 +32,8 @@ class Recommendation(models.Model):
         choices=RULE_CHOICES,
         help_text="The engine rule that yields this recommendation; empty: manual only (no rule makes it).",
     )
+
+    history = audited_history()
 
     class Meta:
         ordering = ["id"]
@@ -65,6 +68,8 @@ class RuleSet(models.Model):
     )
     activated_at = models.DateTimeField(null=True, blank=True)
     activation_reason = models.TextField(blank=True, default="")
+
+    history = audited_history()
 
     class Meta:
         ordering = ["-version"]
@@ -110,6 +115,8 @@ class RecommendationStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     COMPLETED = "completed", "Completed"
     DISMISSED = "dismissed", "Dismissed"
+    # Collapsed by a patient merge: the target already had this programme active (the older link was kept).
+    MERGED = "merged", "Merged"
 
 
 class PatientRecommendation(models.Model):
@@ -129,6 +136,8 @@ class PatientRecommendation(models.Model):
             "by hand, {source, recorded_by}. Written once, never rewritten."
         ),
     )
+
+    history = audited_history()
 
     class Meta:
         ordering = ["-recommended_at", "-id"]

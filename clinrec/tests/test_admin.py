@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -31,6 +32,8 @@ pytestmark = pytest.mark.django_db
 READ_ONLY_MODELS = {RecommendationEvent, Notification, RecommendationDailyCount}
 # Refresh tokens are issued by logging in, never typed in (security/tests/test_token_admin.py tests their page).
 NOT_ADDABLE_MODELS = READ_ONLY_MODELS | {OutstandingToken}
+# Login attempts and access logs are recorded by django-axes, never typed in (its admin offers no "add").
+NOT_ADDABLE_MODELS |= {AccessAttempt, AccessFailureLog, AccessLog}
 
 
 def admin_url(model, view: str, *args) -> str:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from patients.models import Patient
+from patients.tombstones import refuse_tombstone
 from recommendations.definitions import STANDARD_BY_RULE
 from recommendations.engine import Engine, Finding
 from recommendations.models import (
@@ -107,7 +108,7 @@ def evaluate_patient(*, patient_id: str, at: datetime | None = None) -> Evaluati
     Raises `Patient.DoesNotExist` for an unknown patient.
     """
     at = at or timezone.now()
-    patient = Patient.objects.select_for_update().get(pk=patient_id)
+    patient = refuse_tombstone(Patient.objects.select_for_update().get(pk=patient_id))
     planned = _plan(patient, active_rule_set(), at, create_definitions=True)
     outcomes = []
     new_event_ids = []
@@ -141,7 +142,7 @@ def preview_patient(*, patient_id: str, rule_set: RuleSet | None = None, at: dat
     Raises `Patient.DoesNotExist` for an unknown patient.
     """
     at = at or timezone.now()
-    patient = Patient.objects.get(pk=patient_id)
+    patient = refuse_tombstone(Patient.objects.get(pk=patient_id))
     rule_set = rule_set or active_rule_set()
     planned = _plan(patient, rule_set, at, create_definitions=False)
     return Evaluation(
