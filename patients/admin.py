@@ -13,6 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from patients.models import Patient
 from patients.services import with_derived_bmi
 from procedures.models import PatientProcedure
+from recommendations.admin_merge import PatientMergeAdminMixin
 from recommendations.models import PatientRecommendation
 from recommendations.services import announce_recommendation, evaluate_patient, manual_provenance, preview_patient
 
@@ -36,7 +37,7 @@ class PatientRecommendationInline(admin.TabularInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(SimpleHistoryAdmin):
+class PatientAdmin(PatientMergeAdminMixin, SimpleHistoryAdmin):
     list_display = ["id", "name", "birth_date", "age", "sex", "bmi", "chronic_pain", "updated_at"]
     list_filter = ["sex", "chronic_pain", "birth_date"]
     search_fields = ["id", "name", "email"]
