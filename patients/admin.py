@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from patients.models import Patient
+from patients.models import Patient, PatientMerge
 from patients.services import with_derived_bmi
 from procedures.models import PatientProcedure
 from recommendations.admin_merge import PatientMergeAdminMixin
@@ -138,3 +138,21 @@ class PatientAdmin(PatientMergeAdminMixin, SimpleHistoryAdmin):
 
     def has_evaluate_permission(self, request) -> bool:
         return request.user.has_perm("patients.evaluate_patient")
+
+
+@admin.register(PatientMerge)
+class PatientMergeAdmin(admin.ModelAdmin):
+    """The record of each merge (read-only: merges are made with the patient list's "Merge into…" action)."""
+
+    list_display = ["source", "target", "merged_by", "merged_at"]
+    readonly_fields = ["source", "target", "merged_by", "merged_at", "moved", "collapsed"]
+    search_fields = ["source__id", "target__id"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

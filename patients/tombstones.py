@@ -50,3 +50,12 @@ class TombstoneMixin:
 
     def get_object(self):
         return refuse_tombstone(super().get_object())
+
+
+def validate_live_patient(patient: Patient) -> Patient:
+    """Serializer field check: a new fact about a patient names the live record, not a merged one (400)."""
+    if patient is not None and patient.is_tombstone:
+        raise serializers.ValidationError(
+            f"Patient '{patient.pk}' was merged into '{patient.merged_into_id}'; use that id."
+        )
+    return patient

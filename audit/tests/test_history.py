@@ -166,3 +166,17 @@ def test_merge_moves_are_in_the_targets_history(admin_client_jwt, clinician_clie
     assert moved["changes"] == [{"field": "patient_id", "old": "dup", "new": "keep"}]
     assert PatientProcedure.objects.get().patient_id == "keep"
     assert Patient.objects.get(pk="dup").history.latest("history_date").merged_into_id == "keep"
+
+
+def test_the_user_admin_shows_an_accounts_history(client):
+    admin_user = make_user("root", None, is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    target = make_user("someone", None)
+    target.first_name = "Some"
+    target.save()
+
+    page = client.get(f"/admin/auth/user/{target.pk}/history/")
+
+    assert page.status_code == 200
+    rows = page.content.decode()
+    assert rows.count("<td>Changed</td>") == 1 and rows.count("<td>Created</td>") == 1

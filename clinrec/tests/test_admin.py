@@ -14,7 +14,7 @@ from django.urls import reverse
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from conftest import make_user
-from patients.models import Patient
+from patients.models import Patient, PatientMerge
 from patients.tests.factories import PatientFactory
 from procedures.tests.factories import PatientProcedureFactory, ProcedureFactory
 from recommendations.models import (
@@ -34,6 +34,8 @@ READ_ONLY_MODELS = {RecommendationEvent, Notification, RecommendationDailyCount}
 NOT_ADDABLE_MODELS = READ_ONLY_MODELS | {OutstandingToken}
 # Login attempts and access logs are recorded by django-axes, never typed in (its admin offers no "add").
 NOT_ADDABLE_MODELS |= {AccessAttempt, AccessFailureLog, AccessLog}
+# A merge is made by the "Merge into…" action, never typed in; its record is read-only.
+NOT_ADDABLE_MODELS |= {PatientMerge}
 
 
 def admin_url(model, view: str, *args) -> str:

@@ -164,3 +164,16 @@ def test_merged_into_selector_gives_the_pointer_for_fhir(admin_client_jwt, pair)
     admin_client_jwt.post(merge_url("keep"), {"source": "dup"})
     assert merged_into("dup") == "keep"
     assert merged_into("keep") is None
+
+
+def test_new_procedures_and_recommendations_cannot_name_a_tombstone(admin_client_jwt, pair):
+    admin_client_jwt.post(merge_url("keep"), {"source": "dup"})
+
+    procedure = admin_client_jwt.post(
+        "/api/v1/patient-procedures/", {"patient": "dup", "procedure": "hip", "performed_at": "2026-01-02T10:00:00Z"}
+    )
+    link = admin_client_jwt.post("/api/v1/patient-recommendations/", {"patient": "dup", "recommendation": "diet"})
+
+    for response in (procedure, link):
+        assert response.status_code == 400
+        assert response.json()["patient"] == ["Patient 'dup' was merged into 'keep'; use that id."]

@@ -1,0 +1,20 @@
+"""Admin: user accounts show their history (who changed an account, and what), like every clinical record.
+
+Historical records have no admin page of their own: they are read through each record's *History* button and
+cannot be edited or deleted there.
+"""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+User = get_user_model()
+
+
+class AuditedUserAdmin(SimpleHistoryAdmin, UserAdmin):
+    """Django's user admin with the *History* button of django-simple-history."""
+
+
+admin.site.unregister(User)
+admin.site.register(User, AuditedUserAdmin)
