@@ -180,3 +180,27 @@ def test_the_user_admin_shows_an_accounts_history(client):
     assert page.status_code == 200
     rows = page.content.decode()
     assert rows.count("<td>Changed</td>") == 1 and rows.count("<td>Created</td>") == 1
+
+
+def test_a_history_page_costs_the_same_queries_however_long_the_history(clinician_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from procedures.tests.factories import PatientProcedureFactory
+    from recommendations.tests.factories import PatientRecommendationFactory
+
+    def queries_for(patient_id: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            # One page holding all three kinds: at most two queries per kind, never one per entry.
+            assert clinician_client.get(f"/api/v1/patients/{patient_id}/history/?limit=500").status_code == 200
+        return len(captured)
+
+    short, long = PatientFactory(id="short"), PatientFactory(id="long")
+    PatientProcedureFactory(patient=short)
+    PatientRecommendationFactory(patient=short)
+    for row in PatientProcedureFactory.create_batch(20, patient=long):
+        row.report = "Edited."
+        row.save()
+    PatientRecommendationFactory.create_batch(10, patient=long, status="completed")
+
+    assert queries_for("short") == queries_for("long")
