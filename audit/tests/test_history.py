@@ -204,3 +204,20 @@ def test_a_history_page_costs_the_same_queries_however_long_the_history(clinicia
     PatientRecommendationFactory.create_batch(10, patient=long, status="completed")
 
     assert queries_for("short") == queries_for("long")
+
+
+def test_history_cannot_be_edited_or_reverted_in_the_admin(client):
+    from django.contrib import admin
+
+    assert not [model for model in admin.site._registry if model.__name__.startswith("Historical")]
+    client.force_login(make_user("root", None, is_staff=True, is_superuser=True))
+    patient = PatientFactory(id="p7", name="First")
+    patient.name = "Second"
+    patient.save()
+    first = patient.history.earliest("history_date")
+
+    revert = client.post(f"/admin/patients/patient/p7/history/{first.history_id}/", {"name": "First"})
+
+    assert revert.status_code == 200  # the old version is shown again, read-only: nothing is written
+    assert Patient.objects.get(pk="p7").name == "Second"
+    assert patient.history.count() == 2
