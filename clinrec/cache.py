@@ -1,77 +1,175 @@
-"""Read cache of the API: single objects and lists, fresh after every write.
+"""Read cache of the API: single objects and lists, never older than an acknowledged write.
 
 Each cached response is stored under a key that embeds a *version token* per model it shows (a patient
-procedure list with `expand` shows patients and procedures too). A write to any of those models replaces the
-model's token, so every key built before the write is simply never asked for again; there is nothing to
-delete and no race between a slow reader and a writer. Tokens are replaced as soon as a model is saved or
-deleted (so the writer's own next read, even inside its transaction, is fresh) and again on commit (so a
-read that raced the transaction cannot leave old data under the new token).
+procedure list with `expand` shows patients and procedures too). The tokens live in the database
+(`clinrec.models.CacheVersion`), not in Redis: a read fetches the tokens of its models in one indexed query,
+then does one Redis GET for the data under the key they make. A write replaces the token of every model it
+touched with one upsert right after its transaction commits (`transaction.on_commit`; with ATOMIC_REQUESTS
+the response is sent only after that callback ran), so every read that follows an acknowledged write asks for
+a key nobody has filled yet. Redis thus holds only data: whatever it returns after an outage, a hang, a
+restart from an old dump, a failover or a partition from this process was stored under the current tokens,
+or is never asked for again. A reader that races a writer (tokens read before the bump, data read before or
+after the commit) stores its data under the old token, which nobody asks for once the new one is in place.
 
-Only the serialized data is cached, after DRF has authenticated the request and checked its permissions,
-so a cached response never skips authentication and is never served to a user with other rights.
+Inside a transaction that has written a model, reads of that model add a token of the transaction's own
+(never seen outside it), so the writer reads its own writes before the commit too.
+
+Invalidation needs no list: post_save, post_delete and m2m_changed of every model of the project's own apps
+(those under BASE_DIR, not installed packages) replace its token, so a model added later is covered. Writes
+that bypass signals (`QuerySet.update()`, `bulk_create()`) call `bump_versions` themselves. `migrate` (and
+`flush`) replace every token, so a deploy never serves responses shaped by the previous code. After a restore
+of the database from a backup, clear the cache (the backup brings old tokens back).
+
+Cost: one small indexed database query per cached read, hit or miss, and one upsert per writing transaction.
+`current_tokens` is the one place to change for hits without a query (a later issue on performance).
+
+Only the serialized data is cached, after DRF has authenticated the request and checked its permissions, so
+a cached response never skips authentication and is never served to a user with other rights. A Redis that
+fails costs one short timeout and is then skipped for a while (clinrec.redis_breaker).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 
-from django.apps import apps
+from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core.cache import cache
-from django.db import models, transaction
-from django.db.models.signals import post_delete, post_save
+from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from rest_framework.response import Response
+
+from clinrec.models import CacheVersion
 
 logger = logging.getLogger(__name__)
 
-CACHED_APPS = frozenset({"patients", "procedures", "recommendations"})
-
-
-def _version_key(model: type[models.Model]) -> str:
-    return f"api-version:{model._meta.label_lower}"
-
 
 def _new_token() -> str:
-    return uuid.uuid4().hex[:12]
+    return uuid.uuid4().hex[:16]
 
 
-def bump_versions(*model_classes: type[models.Model]) -> None:
-    """Make every cached read that shows these models stale (for writes that bypass save(), e.g. update())."""
-    tokens = {_version_key(model): _new_token() for model in model_classes}
-    cache.set_many(tokens, timeout=None)
-
-    def bump_again() -> None:
-        cache.set_many({key: _new_token() for key in tokens}, timeout=None)
-
-    transaction.on_commit(bump_again)
+def model_label(model: type[models.Model]) -> str:
+    """The token's name: the concrete model's label, so a proxy model shares the table's token."""
+    return model._meta.concrete_model._meta.label_lower
 
 
-def _versions(model_classes: Iterable[type[models.Model]]) -> str | None:
-    keys = [_version_key(model) for model in model_classes]
-    found = cache.get_many(keys)
-    missing = [key for key in keys if key not in found]
-    if missing:
-        for key in missing:
-            cache.add(key, _new_token(), timeout=None)
-        found = cache.get_many(keys)
-        if any(key not in found for key in keys):
-            return None  # the cache is unreachable: do not cache at all
-    return "-".join(found[key] for key in keys)
+def _is_project_app(app_config: AppConfig) -> bool:
+    path = Path(app_config.path).resolve()
+    base = Path(settings.BASE_DIR).resolve()
+    # The virtualenv may live inside the checkout: installed packages are not the project's apps.
+    return path.is_relative_to(base) and not {"site-packages", "dist-packages"} & set(path.parts)
+
+
+@functools.cache
+def is_project_model(model: type[models.Model]) -> bool:
+    """True for the models whose writes invalidate cached reads: every model of ClinRec's own apps."""
+    if model is CacheVersion or model._meta.abstract:
+        return False
+    try:
+        app_config = apps.get_app_config(model._meta.app_label)
+    except LookupError:
+        app_config = apps.get_containing_app_config(model.__module__)
+    return app_config is not None and _is_project_app(app_config)
+
+
+def project_models() -> list[type[models.Model]]:
+    """The concrete models of the project's own apps, as the app registry knows them now."""
+    return [model for model in apps.get_models(include_auto_created=True) if is_project_model(model)]
+
+
+# --- writes: replace tokens ---------------------------------------------------------------------------------
+
+
+def _replace_tokens(labels: Iterable[str]) -> None:
+    """One upsert for all labels (sorted, so two concurrent writers lock the rows in the same order)."""
+    rows = [CacheVersion(label=label, token=_new_token()) for label in sorted(set(labels))]
+    if rows:
+        CacheVersion.objects.using(router.db_for_write(CacheVersion)).bulk_create(
+            rows, update_conflicts=True, unique_fields=["label"], update_fields=["token"]
+        )
+
+
+class _PendingBump:
+    """The on-commit callback of one transaction: the models it wrote, each with a token of the transaction's own
+    until the commit replaces the shared one."""
+
+    def __init__(self) -> None:
+        self.own_tokens: dict[str, str] = {}
+
+    def add(self, labels: Iterable[str]) -> None:
+        for label in labels:
+            self.own_tokens[label] = _new_token()
+
+    def __call__(self) -> None:
+        _replace_tokens(self.own_tokens)
+
+
+def _pending_bump(using: str) -> _PendingBump | None:
+    # Django keeps the on-commit callbacks of the open transaction here and drops those of a rolled-back
+    # savepoint, so this is exactly "what this transaction has written and may still commit".
+    for entry in connections[using].run_on_commit:
+        if isinstance(entry[1], _PendingBump):
+            return entry[1]
+    return None
+
+
+def bump_versions(*model_classes: type[models.Model], using: str | None = None) -> None:
+    """Make every cached read that shows these models stale once the current transaction commits (at once in
+    autocommit). Called by the signals; call it yourself after writes that bypass them (update(), bulk_create())."""
+    labels = {model_label(model) for model in model_classes}
+    using = using or DEFAULT_DB_ALIAS
+    if not labels:
+        return
+    if not connections[using].in_atomic_block:
+        _replace_tokens(labels)
+        return
+    pending = _pending_bump(using)
+    if pending is None:
+        pending = _PendingBump()
+        # Not robust: if the tokens cannot be replaced the request fails, so a write is never acknowledged
+        # while reads could still show what it replaced.
+        transaction.on_commit(pending, using=using)
+    pending.add(labels)
+
+
+def replace_all_tokens(*, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+    """post_migrate (also sent by flush): new tokens for every model, so nothing cached before is served."""
+    if CacheVersion._meta.db_table not in connections[using].introspection.table_names():
+        return  # a partial migrate that has not created the table yet
+    _replace_tokens(model_label(model) for model in project_models())
+
+
+# --- reads: the key of one read -----------------------------------------------------------------------------
+
+
+def current_tokens(labels: list[str]) -> dict[str, str]:
+    """The committed tokens of these models: one query on the primary key.
+
+    The seam for hits without a query: whatever replaces this must never return a token older than one
+    replaced before the caller's request began.
+    """
+    return dict(CacheVersion.objects.filter(label__in=labels).values_list("label", "token"))
 
 
 def read_cache_key(scope: str, model_classes: Iterable[type[models.Model]], request) -> str | None:
-    """The key for one read, or None when nothing should be cached."""
-    versions = _versions(model_classes)
-    if versions is None:
+    """The key for one read, or None when it must not be cached (a model without a token yet)."""
+    labels = sorted({model_label(model) for model in model_classes})
+    tokens = current_tokens(labels)
+    if len(tokens) != len(labels):
         return None
+    pending = _pending_bump(router.db_for_read(CacheVersion))
+    own = pending.own_tokens if pending else {}
+    versions = ",".join(f"{label}={tokens[label]}{own.get(label, '')}" for label in labels)
     query = sorted(request.query_params.lists())
     # Scheme and host are part of the key: the `next`/`previous` links of a cached page are absolute URLs.
     origin = f"{request.scheme}://{request.get_host()}"
-    digest = hashlib.sha256(f"{origin}{request.path}?{query}".encode()).hexdigest()[:32]
-    return f"api-read:{scope}:{versions}:{digest}"
+    digest = hashlib.sha256(f"{versions}|{origin}{request.path}?{query}".encode()).hexdigest()[:40]
+    return f"api-read:{scope}:{digest}"
 
 
 class CachedReadMixin:
@@ -97,13 +195,25 @@ class CachedReadMixin:
         return response
 
 
-def _on_model_change(sender, **kwargs) -> None:
-    if sender._meta.app_label in CACHED_APPS:
-        bump_versions(sender)
+# --- wiring -------------------------------------------------------------------------------------------------
+
+
+def _on_save_or_delete(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+    if is_project_model(sender):
+        bump_versions(sender, using=using)
+
+
+def _on_m2m_changed(sender, instance, model, action: str, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
+    if action in {"post_add", "post_remove", "post_clear"}:
+        changed = [m for m in (sender, type(instance), model) if m is not None and is_project_model(m)]
+        bump_versions(*changed, using=using)
 
 
 def connect_invalidation_signals() -> None:
-    for model in apps.get_models():
-        if model._meta.app_label in CACHED_APPS:
-            post_save.connect(_on_model_change, sender=model, dispatch_uid=f"cache-save-{model._meta.label_lower}")
-            post_delete.connect(_on_model_change, sender=model, dispatch_uid=f"cache-delete-{model._meta.label_lower}")
+    """Receive the write signals of every model (filtered by `is_project_model`), and migrate's."""
+    post_save.connect(_on_save_or_delete, dispatch_uid="clinrec-cache-save")
+    post_delete.connect(_on_save_or_delete, dispatch_uid="clinrec-cache-delete")
+    m2m_changed.connect(_on_m2m_changed, dispatch_uid="clinrec-cache-m2m")
+    post_migrate.connect(
+        replace_all_tokens, sender=apps.get_app_config("clinrec"), dispatch_uid="clinrec-cache-migrate"
+    )

@@ -33,6 +33,47 @@ BAD_REQUEST = OpenApiResponse(ValidationErrorSerializer, description="Invalid in
 CONFLICT = OpenApiResponse(BlockedDeleteSerializer, description="Other records still point at this one.")
 
 READ_ERRORS = {401: UNAUTHORIZED, 403: FORBIDDEN}
+
+# Optimistic concurrency (clinrec/concurrency.py): the ETag of one resource, If-Match on writes, If-None-Match.
+NOT_MODIFIED = OpenApiResponse(description="Not modified: the representation still has the ETag in If-None-Match.")
+PRECONDITION_ERRORS = {
+    412: OpenApiResponse(
+        ErrorSerializer,
+        description="Precondition failed: the resource changed since the read whose ETag is in If-Match. "
+        "Nothing was written; read it again and retry with the new ETag.",
+    ),
+    428: OpenApiResponse(
+        ErrorSerializer, description="Precondition required: this server requires If-Match (REQUIRE_IF_MATCH)."
+    ),
+}
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="The ETag of the version you read (from a GET or your last write), or `*` for any version. The "
+    "write happens only while the resource is still at that version; otherwise 412 and nothing changes. "
+    "Optional unless the server sets REQUIRE_IF_MATCH (then 428 without it).",
+)
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description="The ETag of the representation you hold: 304 without a body while it is still current.",
+)
+
+
+def etag_header(status_code: int) -> OpenApiParameter:
+    """The `ETag` response header: the version of the representation in the body, for a later If-Match."""
+    return OpenApiParameter(
+        "ETag",
+        str,
+        OpenApiParameter.HEADER,
+        response=[status_code],
+        description="Strong validator of this representation (with the same `?expand=`); send it back in "
+        "If-Match to write only if nobody changed the resource meanwhile.",
+    )
+
+
 EXPAND_PARAMETER_DOC = "Comma-separated related objects to nest instead of their ids: {}."
 
 
@@ -60,25 +101,52 @@ def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = (),
             ),
             retrieve=extend_schema(
                 summary=f"Get one {noun}",
-                parameters=parameters,
-                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, **extra},
+                parameters=[*parameters, IF_NONE_MATCH, etag_header(200)],
+                responses={
+                    200: serializer,
+                    304: NOT_MODIFIED,
+                    **READ_ERRORS,
+                    400: BAD_REQUEST,
+                    404: NOT_FOUND,
+                    **extra,
+                },
             ),
             create=extend_schema(
                 summary=f"Create a {noun}",
+                parameters=[etag_header(201)],
                 responses={201: serializer, **READ_ERRORS, 400: BAD_REQUEST, 409: CONFLICT},
             ),
             update=extend_schema(
                 summary=f"Replace a {noun}",
-                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT, **extra},
+                parameters=[IF_MATCH, etag_header(200)],
+                responses={
+                    200: serializer,
+                    **READ_ERRORS,
+                    400: BAD_REQUEST,
+                    404: NOT_FOUND,
+                    409: CONFLICT,
+                    **PRECONDITION_ERRORS,
+                    **extra,
+                },
             ),
             partial_update=extend_schema(
                 summary=f"Update part of a {noun}",
-                responses={200: serializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, 409: CONFLICT, **extra},
+                parameters=[IF_MATCH, etag_header(200)],
+                responses={
+                    200: serializer,
+                    **READ_ERRORS,
+                    400: BAD_REQUEST,
+                    404: NOT_FOUND,
+                    409: CONFLICT,
+                    **PRECONDITION_ERRORS,
+                    **extra,
+                },
             ),
             destroy=extend_schema(
                 summary=f"Delete a {noun}",
                 description="Refused with 409 while other records still point at it; nothing is deleted then.",
-                responses={204: None, **READ_ERRORS, 404: NOT_FOUND, 409: CONFLICT, **extra},
+                parameters=[IF_MATCH],
+                responses={204: None, **READ_ERRORS, 404: NOT_FOUND, 409: CONFLICT, **PRECONDITION_ERRORS, **extra},
             ),
         )(viewset)
 

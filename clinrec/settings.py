@@ -100,12 +100,17 @@ INSTALLED_APPS = [
     "procedures",
     "recommendations",
     "security",
+    # --- interop (FHIR R4B, CDS Hooks) ---
+    "corsheaders",
+    "interop",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # security: a Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
+    # interop: CORS for the EHR origins of CDS Hooks and FHIR, before anything that may answer on its own.
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "clinrec.middleware.ApiPathMiddleware",
@@ -161,27 +166,36 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache -----------------------------------------------------------------------------------------------
 
 REDIS_URL = env("REDIS_URL")
-# The local-memory cache is per process: a write by another process (a management command in another
-# terminal) reaches it only when entries expire, so they expire sooner there. Redis is shared: fresh at once.
+# The local-memory cache is per process (its entries are dropped sooner); either way a write by any process
+# retires the entries it changes at once, through the version tokens in the database (clinrec/cache.py).
 CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 300 if REDIS_URL else 60)
 CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", "clinrec")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": CACHE_KEY_PREFIX,
-            "TIMEOUT": CACHE_TTL_SECONDS,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # A dead Redis must cost milliseconds and never an error: the API reads the database instead.
-                "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT", 0.25),
-                "SOCKET_TIMEOUT": env_float("REDIS_SOCKET_TIMEOUT", 0.25),
-                "IGNORE_EXCEPTIONS": True,
-            },
-        }
+# A hung Redis costs one socket timeout, then is skipped for this long before one call tries it again.
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25)
+CACHE_CIRCUIT_OPEN_SECONDS = env_float("CACHE_CIRCUIT_OPEN_SECONDS", 10.0)
+
+
+def redis_cache(location: str, *, key_prefix: str = CACHE_KEY_PREFIX, timeout: int = CACHE_TTL_SECONDS) -> dict:
+    """One Django cache on Redis: a failing Redis is a cache miss, never an error (clinrec/redis_breaker.py)."""
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": location,
+        "KEY_PREFIX": key_prefix,
+        "TIMEOUT": timeout,
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "REDIS_CLIENT_CLASS": "clinrec.redis_breaker.CircuitBreakerRedis",
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "IGNORE_EXCEPTIONS": True,
+        },
     }
-    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+
+# The circuit breaker logs one warning per outage interval; django-redis would log a traceback per call.
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
+if REDIS_URL:
+    CACHES = {"default": redis_cache(REDIS_URL)}
 else:
     CACHES = {
         "default": {
@@ -391,6 +405,11 @@ CARE_TEAM_EMAIL = env_list("CARE_TEAM_EMAIL", "care-team@localhost")
 # the API keeps answering without Redis (it reads the database) and without RabbitMQ (events wait).
 HEALTH_REQUIRED_CHECKS = env_list("HEALTH_REQUIRED_CHECKS", "database")
 
+# --- Optimistic concurrency (ETag / If-Match; see clinrec/concurrency.py) --------------------------------------
+
+# On: PUT, PATCH and DELETE without an If-Match header are refused with 428 (clients must send the ETag they read).
+REQUIRE_IF_MATCH = env_bool("REQUIRE_IF_MATCH", False)
+
 # --- Logging -----------------------------------------------------------------------------------------------
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
@@ -407,6 +426,28 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# --- Interoperability: FHIR R4B and CDS Hooks 2.0 (interop) ------------------------------------------------
+
+# Base of ClinRec's own identifier and code systems in FHIR (e.g. `<base>/procedure` for catalogue ids).
+FHIR_SYSTEM_BASE = env("FHIR_SYSTEM_BASE", "https://clinrec.example.org/fhir/sid").rstrip("/")
+FHIR_PAGE_SIZE = env_int("FHIR_PAGE_SIZE", 50)
+FHIR_MAX_PAGE_SIZE = env_int("FHIR_MAX_PAGE_SIZE", 500)
+# The public URL of ClinRec as EHRs call it (e.g. https://clinrec.hospital.org); the `aud` of a CDS Hooks JWT
+# must be a service URL under it. Empty: taken from the request (right unless a proxy rewrites the host).
+CDS_PUBLIC_BASE_URL = env("CDS_PUBLIC_BASE_URL").rstrip("/")
+# Rules whose cards are `warning` rather than `info`.
+CDS_WARNING_RULES = env_list("CDS_WARNING_RULES")
+# Seconds a JWKS fetched from an issuer's URL is reused before it is fetched again.
+CDS_JWKS_CACHE_SECONDS = env_int("CDS_JWKS_CACHE_SECONDS", 300)
+CDS_JWKS_TIMEOUT_SECONDS = env_float("CDS_JWKS_TIMEOUT_SECONDS", 5.0)
+# Browsers (EHR web front ends) allowed to call CDS Hooks and FHIR; none by default.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/(cds-services|fhir)(/.*)?$"
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "interop.openapi.fhir_operation_paths",
+]
 
 # --- Development conveniences --------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from clinrec.health import HealthView
+from interop import urls as interop_urls
 from security.docs import RedocView, SwaggerUIView
 
 
@@ -42,6 +43,7 @@ api_v1 = [
     path("", include("patients.urls")),
     path("", include("procedures.urls")),
     path("", include("recommendations.urls")),
+    path("", include(interop_urls.api_urls)),  # interop: CDS feedback analytics
     path("", include("audit.urls")),  # audit: a patient's history
 ]
 
@@ -51,6 +53,10 @@ urlpatterns = [
     path("api/docs/", SwaggerUIView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),
+    # interop: the FHIR R4B server and the CDS Hooks service, at the paths the standards expect.
+    path("fhir/", include(interop_urls.fhir_urls)),
+    interop_urls.fhir_root_without_slash,
+    path("", include(interop_urls.cds_urls)),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,4 +1,5 @@
-"""The base of every resource viewset: cached reads, `?expand=`, an id check on updates, 409 on blocked deletes."""
+"""The base of every resource viewset: cached reads, `?expand=`, an id check on updates, 409 on blocked deletes,
+and safe concurrent writes (row locks, changed columns only, ETag / If-Match: see clinrec/concurrency.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 
 from clinrec.cache import CachedReadMixin
+from clinrec.concurrency import ConcurrencyMixin
 from clinrec.exceptions import DeleteBlocked
 
 # Any path segment reaches the view, so an id that cannot exist gets DRF's JSON 404, not Django's HTML page.
@@ -33,13 +35,15 @@ def parse_expand(raw: str | None, allowed: tuple[str, ...]) -> frozenset[str]:
     return names
 
 
-class ResourceViewSet(CachedReadMixin, viewsets.ModelViewSet):
+class ResourceViewSet(CachedReadMixin, ConcurrencyMixin, viewsets.ModelViewSet):
     """A ModelViewSet with the behaviour every ClinRec resource shares.
 
     - `expandable` names the foreign keys `?expand=` may replace by the nested object (the requested ones are
       fetched with `select_related`, so a page costs the same number of queries whatever its size);
     - PUT/PATCH with a body `id` other than the path's is a 400;
-    - a delete blocked by PROTECT links is a 409 that names the blockers.
+    - a delete blocked by PROTECT links is a 409 that names the blockers;
+    - PUT/PATCH/DELETE lock the row and honour `If-Match`, updates write only the columns they change, and
+      single reads and writes answer an `ETag` (ConcurrencyMixin).
     """
 
     expandable: tuple[str, ...] = ()

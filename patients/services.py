@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
+from clinrec.concurrency import assign_changes, save_changes
 from patients.models import Patient
 
 # Field rules are checked in Python; uniqueness and the CHECK constraints are the database's own (a clash
@@ -52,8 +53,12 @@ def create_patient(*, data: dict[str, Any]) -> Patient:
 
 @transaction.atomic
 def update_patient(*, patient: Patient, data: dict[str, Any]) -> Patient:
-    for field, value in with_derived_bmi(data, current=patient).items():
-        setattr(patient, field, value)
+    """Apply `data` to a patient row the caller has locked (the API does), writing only the columns it changes.
+
+    Under the lock `patient` holds the measurements as stored, so the BMI derived here matches the height
+    and weight on record even when another request has just changed one of them.
+    """
+    changed = assign_changes(patient, with_derived_bmi(data, current=patient))
     patient.full_clean(**FIELD_CHECKS_ONLY)
-    patient.save()
+    save_changes(patient, changed)
     return patient

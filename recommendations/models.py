@@ -109,6 +109,7 @@ class RuleSetActivation(models.Model):
 class RecommendationSource(models.TextChoices):
     RULE = "rule", "Rule"
     MANUAL = "manual", "Manual"
+    CDS = "cds", "CDS Hooks (accepted card)"
 
 
 class RecommendationStatus(models.TextChoices):

@@ -1,49 +1,50 @@
 """The read cache: reads are served from it, every write makes the next read fresh, and it never skips auth.
 
 Writes made with `queryset.update()` bypass the model signals that refresh the cache, so they show whether a read
-came from the cache (the old value) or the database (the new one).
+came from the cache (the old value) or the database (the new one). Tests marked `committed` run with real
+commits, as in production, where a write's version tokens are replaced after its commit; the others run
+inside one transaction that never commits, where reads see the writes of their own transaction.
+The fault tests (Redis stopped, frozen, restarted from its dump, partitioned) are in test_cache_faults.py.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
 import redis
+from django.apps import apps
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import cache, caches
+from django.core.management.sql import emit_post_migrate_signal
+from django.db import connection, models, transaction
+from django.db.models.signals import post_save
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext, isolate_apps
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
-from clinrec.cache import bump_versions
+from clinrec.cache import bump_versions, project_models, read_cache_key
+from clinrec.models import CacheVersion
+from clinrec.redis_breaker import CircuitBreaker, _breakers, reset_circuit_breakers
+from clinrec.settings import redis_cache
 from conftest import require_service
 from patients.models import Patient
+from patients.serializers import PatientSerializer
 from patients.tests.factories import PatientFactory
+from procedures.models import PatientProcedure
 from procedures.tests.factories import PatientProcedureFactory, ProcedureFactory
 
 pytestmark = pytest.mark.django_db
+committed = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 PATIENTS = "/api/v1/patients/"
 PATIENT = "/api/v1/patients/108/"
 LINKS = "/api/v1/patient-procedures/"
 
 
-def redis_caches(location: str, key_prefix: str) -> dict:
-    """CACHES as clinrec/settings.py builds them when REDIS_URL is set."""
-    return {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": location,
-            "KEY_PREFIX": key_prefix,
-            "TIMEOUT": 300,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_CONNECT_TIMEOUT": 0.25,
-                "SOCKET_TIMEOUT": 0.25,
-                "IGNORE_EXCEPTIONS": True,
-            },
-        }
-    }
+def token(model: type[models.Model]) -> str:
+    return CacheVersion.objects.get(label=model._meta.label_lower).token
 
 
 def names(response) -> list[str]:
@@ -58,6 +59,7 @@ def patient():
 # --- reads come from the cache ------------------------------------------------------------------------------
 
 
+@committed
 def test_retrieve_is_served_from_cache_until_versions_are_bumped(viewer_client, patient):
     assert viewer_client.get(PATIENT).data["name"] == "Original"
     Patient.objects.filter(pk="108").update(name="Changed behind the API")
@@ -68,6 +70,7 @@ def test_retrieve_is_served_from_cache_until_versions_are_bumped(viewer_client, 
     assert viewer_client.get(PATIENT).data["name"] == "Changed behind the API"
 
 
+@committed
 def test_list_is_served_from_cache_until_versions_are_bumped(viewer_client, patient):
     assert names(viewer_client.get(PATIENTS)) == ["Original"]
     Patient.objects.filter(pk="108").update(name="Changed behind the API")
@@ -95,23 +98,27 @@ def test_order_of_query_parameters_does_not_matter(viewer_client, patient):
     assert names(viewer_client.get(f"{PATIENTS}?search=orig&limit=5")) == ["Original"]
 
 
-def test_a_second_identical_read_runs_only_the_auth_queries(viewer_client, patient, django_assert_max_num_queries):
+def test_a_second_identical_read_runs_only_the_auth_queries_and_the_tokens(
+    viewer_client, patient, django_assert_num_queries
+):
     viewer_client.get(PATIENTS)
 
     # What remains: SAVEPOINT/RELEASE of ATOMIC_REQUESTS (inside the test's transaction), the token's user and
-    # the user's and its groups' permissions. Authentication and permissions run on every request; see
-    # test_cached_url_still_requires_permission. The COUNT(*) and the page query are gone.
-    with django_assert_max_num_queries(5) as captured:
+    # the user's and its groups' permissions (they run on every request; see
+    # test_cached_url_still_requires_permission), and the one query for the version tokens of the cache key.
+    # The COUNT(*) and the page query are gone.
+    with django_assert_num_queries(6) as captured:
         response = viewer_client.get(PATIENTS)
 
     assert response.status_code == 200
-    assert len(captured.captured_queries) == 5
     assert not [q for q in captured.captured_queries if "patients_patient" in q["sql"]]
+    assert len([q for q in captured.captured_queries if "clinrec_cacheversion" in q["sql"]]) == 1
 
 
 # --- writes make the next read fresh ------------------------------------------------------------------------
 
 
+@committed
 def test_patch_makes_next_reads_fresh(clinician_client, patient):
     clinician_client.get(PATIENT)
     clinician_client.get(PATIENTS)
@@ -122,6 +129,7 @@ def test_patch_makes_next_reads_fresh(clinician_client, patient):
     assert names(clinician_client.get(PATIENTS)) == ["Patched"]
 
 
+@committed
 def test_put_makes_next_reads_fresh(clinician_client, patient):
     clinician_client.get(PATIENT)
     clinician_client.get(PATIENTS)
@@ -133,6 +141,7 @@ def test_put_makes_next_reads_fresh(clinician_client, patient):
     assert names(clinician_client.get(PATIENTS)) == ["Replaced"]
 
 
+@committed
 def test_post_makes_next_list_fresh(clinician_client, patient):
     assert clinician_client.get(PATIENTS).data["count"] == 1
 
@@ -141,6 +150,7 @@ def test_post_makes_next_list_fresh(clinician_client, patient):
     assert names(clinician_client.get(PATIENTS)) == ["Original", "Newcomer"]
 
 
+@committed
 def test_post_makes_a_cached_404_answer_with_the_new_object(clinician_client):
     assert clinician_client.get(PATIENT).status_code == 404
 
@@ -149,6 +159,7 @@ def test_post_makes_a_cached_404_answer_with_the_new_object(clinician_client):
     assert clinician_client.get(PATIENT).data["name"] == "Newcomer"
 
 
+@committed
 def test_delete_makes_next_reads_fresh(admin_client_jwt, patient):
     admin_client_jwt.get(PATIENT)
     admin_client_jwt.get(PATIENTS)
@@ -159,6 +170,7 @@ def test_delete_makes_next_reads_fresh(admin_client_jwt, patient):
     assert admin_client_jwt.get(PATIENTS).data["count"] == 0
 
 
+@committed
 def test_blocked_delete_keeps_the_object_readable(admin_client_jwt, patient):
     PatientProcedureFactory(patient=patient)
     admin_client_jwt.get(PATIENT)
@@ -172,6 +184,7 @@ def test_blocked_delete_keeps_the_object_readable(admin_client_jwt, patient):
 # --- writes to linked objects -------------------------------------------------------------------------------
 
 
+@committed
 def test_patient_name_change_shows_in_expanded_patient_procedures(clinician_client, patient):
     PatientProcedureFactory(patient=patient)
     before = clinician_client.get(LINKS, {"expand": "patient"})
@@ -183,6 +196,7 @@ def test_patient_name_change_shows_in_expanded_patient_procedures(clinician_clie
     assert after.data["results"][0]["patient"]["name"] == "Renamed"
 
 
+@committed
 def test_procedure_change_shows_in_expanded_patient_procedure(admin_client_jwt, patient):
     link = PatientProcedureFactory(patient=patient, procedure=ProcedureFactory(id="hip", name="Hip"))
     url = f"{LINKS}{link.pk}/"
@@ -193,6 +207,7 @@ def test_procedure_change_shows_in_expanded_patient_procedure(admin_client_jwt, 
     assert admin_client_jwt.get(url, {"expand": "procedure"}).data["procedure"]["name"] == "Hip replacement"
 
 
+@committed
 def test_new_patient_procedure_shows_in_filtered_list(clinician_client, patient):
     ProcedureFactory(id="hip")
     assert clinician_client.get(LINKS, {"patient": "108"}).data["count"] == 0
@@ -201,6 +216,129 @@ def test_new_patient_procedure_shows_in_filtered_list(clinician_client, patient)
     assert clinician_client.post(LINKS, body, format="json").status_code == 201
 
     assert clinician_client.get(LINKS, {"patient": "108"}).data["count"] == 1
+
+
+# --- version tokens: in the database, replaced after the commit ---------------------------------------------
+
+
+@committed
+def test_a_write_replaces_its_models_token_after_the_commit_not_before(patient):
+    before = token(Patient)
+
+    with transaction.atomic():
+        patient.name = "Renamed"
+        patient.save()
+        assert token(Patient) == before  # other readers keep the old token until the data is committed
+
+    assert token(Patient) != before
+
+
+@committed
+def test_a_rolled_back_write_keeps_every_token(patient):
+    before = token(Patient)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        patient.save()
+        raise RuntimeError("the request failed")
+
+    assert token(Patient) == before
+
+
+@committed
+def test_one_upsert_replaces_the_tokens_of_every_model_a_transaction_wrote(patient):
+    procedure = ProcedureFactory()
+    before = {model: token(model) for model in (Patient, type(procedure), PatientProcedure)}
+
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        patient.save()
+        procedure.save()
+        PatientProcedure.objects.create(patient=patient, procedure=procedure, performed_at="2025-03-01T09:30Z")
+
+    sql = [query["sql"] for query in captured.captured_queries]
+    token_writes = [n for n, statement in enumerate(sql) if "clinrec_cacheversion" in statement]
+    assert len(token_writes) == 1
+    assert token_writes[0] > max(n for n, statement in enumerate(sql) if "procedures_patientprocedure" in statement)
+    assert all(token(model) != old for model, old in before.items())
+
+
+@committed
+def test_a_reader_that_raced_a_writer_never_serves_its_old_data(viewer_client, clinician_client, patient):
+    request = Request(APIRequestFactory().get(PATIENT))
+    assert viewer_client.get(PATIENT).status_code == 200
+    assert cache.get(read_cache_key("patient-detail", (Patient,), request)) is not None  # the API's own key
+    cache.clear()
+
+    # A slow reader takes the tokens and reads the patient from the database...
+    key = read_cache_key("patient-detail", (Patient,), request)
+    old_data = PatientSerializer(Patient.objects.get(pk="108")).data
+    # ...meanwhile a writer commits and its response is sent...
+    assert clinician_client.patch(PATIENT, {"name": "Patched"}, format="json").status_code == 200
+    # ...then the reader stores what it read, under the tokens it took.
+    cache.set(key, old_data)
+
+    assert viewer_client.get(PATIENT).data["name"] == "Patched"
+    assert cache.get(key)["name"] == "Original"  # still there, under a token nobody asks for any more
+
+
+def test_inside_an_open_transaction_reads_see_its_own_writes(viewer_client, patient):
+    # This test is one transaction that never commits: the write's shared token is never replaced.
+    assert viewer_client.get(PATIENT).data["name"] == "Original"
+    shared = token(Patient)
+
+    Patient.objects.filter(pk="108").update(name="Not committed yet")
+    bump_versions(Patient)
+
+    assert viewer_client.get(PATIENT).data["name"] == "Not committed yet"
+    assert token(Patient) == shared
+
+
+# --- every model is invalidated, with no list to keep --------------------------------------------------------
+
+
+def test_every_model_of_the_project_apps_has_its_writes_invalidate_the_cache():
+    own_apps = {app.label for app in apps.get_app_configs() if app.path.startswith(str(settings.BASE_DIR / app.label))}
+    expected = {m for m in apps.get_models(include_auto_created=True) if m._meta.app_label in own_apps} - {CacheVersion}
+
+    assert {"patients", "procedures", "recommendations", "security"} <= own_apps
+    assert set(project_models()) == expected
+    assert not [m for m in project_models() if m._meta.app_label in {"auth", "contenttypes", "sessions", "admin"}]
+
+
+@committed
+def test_a_save_of_any_project_model_replaces_its_token():
+    for model in project_models():
+        before = CacheVersion.objects.filter(label=model._meta.label_lower).values_list("token", flat=True).first()
+        post_save.send(sender=model, instance=model(), created=True, raw=False, using="default", update_fields=None)
+        assert token(model) != before, model
+
+
+@committed
+@isolate_apps("patients")
+def test_a_model_added_later_is_invalidated_like_the_others():
+    class Allergy(models.Model):  # noqa: DJ008 - a new resource, listed nowhere
+        class Meta:
+            app_label = "patients"
+
+    request = Request(APIRequestFactory().get("/api/v1/allergies/"))
+    assert read_cache_key("allergy-list", (Allergy,), request) is None  # no token yet: not cached at all
+
+    post_save.send(sender=Allergy, instance=Allergy(), created=True, raw=False, using="default", update_fields=None)
+    first = read_cache_key("allergy-list", (Allergy,), request)
+    post_save.send(sender=Allergy, instance=Allergy(), created=True, raw=False, using="default", update_fields=None)
+
+    assert first is not None
+    assert read_cache_key("allergy-list", (Allergy,), request) not in {None, first}
+
+
+@committed
+def test_migrate_replaces_every_token(patient):
+    before = dict(CacheVersion.objects.values_list("label", "token"))
+
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")  # what migrate and flush send
+
+    after = dict(CacheVersion.objects.values_list("label", "token"))
+    assert set(after) == {model._meta.label_lower for model in project_models()}
+    assert all(after[label] != before.get(label) for label in after)
 
 
 # --- the cache never skips authentication or permissions ----------------------------------------------------
@@ -238,9 +376,10 @@ def test_cached_links_follow_the_host_of_each_request(viewer_client):
 # --- Redis down, Redis up -----------------------------------------------------------------------------------
 
 
-def test_api_answers_quickly_when_redis_is_down(viewer_client, clinician_client, patient):
-    started = time.monotonic()
-    with override_settings(CACHES=redis_caches("redis://127.0.0.1:1/0", key_prefix="dead")):
+@override_settings(CACHE_CIRCUIT_OPEN_SECONDS=60)
+def test_api_answers_from_the_database_when_redis_is_down(viewer_client, clinician_client, patient):
+    reset_circuit_breakers()
+    with override_settings(CACHES={"default": redis_cache("redis://127.0.0.1:1/0", key_prefix="dead")}):
         assert type(caches["default"]).__name__ == "RedisCache"
         listed = viewer_client.get(PATIENTS)
         retrieved = viewer_client.get(PATIENT)
@@ -248,13 +387,15 @@ def test_api_answers_quickly_when_redis_is_down(viewer_client, clinician_client,
         patched = clinician_client.patch(PATIENT, {"name": "Patched"}, format="json")
         fresh = viewer_client.get(PATIENT)
         listed_again = viewer_client.get(PATIENTS)
-    elapsed = time.monotonic() - started
 
     assert (listed.status_code, retrieved.status_code, created.status_code, patched.status_code) == (200, 200, 201, 200)
     assert fresh.data["name"] == "Patched"
     assert listed_again.data["count"] == 2
-    # Each Redis call fails at once (connection refused) and costs milliseconds; 2 s is a 100x margin.
-    assert elapsed < 2.0
+    # The first cache call found Redis dead; every later one skipped it (the circuit breaker) instead of
+    # trying again: writes do not touch Redis, and the 4 reads made 4 GETs and 4 SETs.
+    breaker = _breakers["127.0.0.1:1"]
+    assert (breaker.state, breaker.failures, breaker.skipped) == (CircuitBreaker.OPEN, 1, 7)
+    reset_circuit_breakers()
 
 
 @pytest.fixture
@@ -263,7 +404,7 @@ def real_redis():
     url = require_service("redis")
     prefix = f"clinrec-test-{uuid.uuid4().hex}"
     client = redis.Redis.from_url(url)
-    with override_settings(CACHES=redis_caches(url, key_prefix=prefix)):
+    with override_settings(CACHES={"default": redis_cache(url, key_prefix=prefix, timeout=300)}):
         yield client, prefix
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
@@ -280,7 +421,8 @@ def test_reads_are_cached_in_redis(real_redis, viewer_client, clinician_client, 
 
     keys = [key.decode() for key in client.keys(f"{prefix}*")]
     assert any(":api-read:patient-list:" in key for key in keys), keys
-    assert any(key.endswith(":api-version:patients.patient") for key in keys), keys
+    # Redis holds only data: the version tokens live in the database, where no state of Redis can undo them.
+    assert all(":api-read:" in key for key in keys), keys
 
     Patient.objects.filter(pk="108").update(name="Changed behind the API")
     assert names(viewer_client.get(PATIENTS)) == ["Original"]

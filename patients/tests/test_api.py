@@ -549,8 +549,9 @@ def test_viewer_cannot_create_patient(viewer_client):
 # --- query budget -------------------------------------------------------------------------------------------
 
 # A cold (uncached) page of the patient list: SAVEPOINT and RELEASE (ATOMIC_REQUESTS inside the test's
-# transaction), the token's user, the user's and its groups' permissions, COUNT(*) and the page itself.
-PATIENT_LIST_QUERIES = 7
+# transaction), the token's user, the user's and its groups' permissions, the read cache's version tokens
+# (clinrec/cache.py), COUNT(*) and the page itself.
+PATIENT_LIST_QUERIES = 8
 
 
 def test_patient_list_costs_the_same_queries_for_5_and_200_rows(viewer_client, django_assert_max_num_queries):

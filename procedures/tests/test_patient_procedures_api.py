@@ -388,9 +388,9 @@ def test_delete_patient_after_its_history_is_deleted_succeeds(admin_client_jwt, 
 # --- query budget -------------------------------------------------------------------------------------------
 
 # A cold (uncached) page with `?expand=patient,procedure`: SAVEPOINT and RELEASE (ATOMIC_REQUESTS inside the
-# test's transaction), the token's user, the user's and its groups' permissions, COUNT(*) and one page query
-# joining patients and procedures. No query per row.
-EXPANDED_LIST_QUERIES = 7
+# test's transaction), the token's user, the user's and its groups' permissions, the read cache's version
+# tokens, COUNT(*) and one page query joining patients and procedures. No query per row.
+EXPANDED_LIST_QUERIES = 8
 
 
 def make_history(rows: int) -> None:
@@ -428,8 +428,9 @@ def test_expanded_retrieve_is_one_query_for_the_link_and_both_objects(viewer_cli
     link = PatientProcedureFactory()
     cache.clear()
 
-    # SAVEPOINT, user, 2 permission queries, the link joined with its patient and procedure, RELEASE.
-    with django_assert_num_queries(6):
+    # SAVEPOINT, user, 2 permission queries, the cache's version tokens, the link joined with its patient and
+    # procedure, RELEASE.
+    with django_assert_num_queries(7):
         response = viewer_client.get(detail(link.pk), {"expand": "patient,procedure"})
 
     assert response.status_code == 200

@@ -42,7 +42,10 @@ def rule_provenance(*, finding: Finding, rule_set: int | None, engine: Engine) -
 
 def manual_provenance(*, recorded_by: Any, via: str, at: datetime | None = None) -> dict[str, Any]:
     """Who recorded a recommendation by hand (their username; null for an anonymous system call) and where."""
-    username = recorded_by.get_username() if getattr(recorded_by, "pk", None) else None
+    if getattr(recorded_by, "pk", None):
+        username = recorded_by.get_username()
+    else:  # not a ClinRec user: an EHR behind a CDS Hooks JWT names itself ("ehr:<issuer>"), the system nothing
+        username = getattr(recorded_by, "username", None) or None
     return {
         "source": RecommendationSource.MANUAL.value,
         "recorded_by": username,
