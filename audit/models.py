@@ -7,6 +7,12 @@ recorded as a security event (clinrec.security), not as a change of the account.
 from django.contrib.auth import get_user_model
 from simple_history import register
 
-from clinrec.history import AuditedHistory
+from clinrec.history import AuditedHistory, history_user
 
-register(get_user_model(), app="audit", bases=[AuditedHistory], excluded_fields=["password", "last_login"])
+register(
+    get_user_model(),
+    app="audit",
+    bases=[AuditedHistory],
+    get_user=history_user,
+    excluded_fields=["password", "last_login"],
+)

@@ -30,7 +30,8 @@ class HistoryEntrySerializer(serializers.Serializer):
     at = serializers.DateTimeField()
     user = serializers.CharField(allow_null=True, help_text="Who; null for a system write (worker, command).")
     source = serializers.ChoiceField(
-        choices=["api", "admin", "web", "system"], help_text="The way in: `system` is the worker or a command."
+        choices=["api", "admin", "fhir", "cds", "web", "system"],
+        help_text="The way in: `system` is the worker or a command; `cds` an EHR calling CDS Hooks.",
     )
     client_address = serializers.IPAddressField(allow_null=True)
     changes = FieldChangeSerializer(many=True, help_text="Changed fields, old → new (all set fields on creation).")
