@@ -84,7 +84,12 @@ def definitions_for_rules(rules: set[str], *, create: bool = True) -> dict[str, 
     found = {definition.rule: definition for definition in Recommendation.objects.filter(rule__in=rules)}
     for rule in rules - found.keys():
         standard = STANDARD_BY_RULE.get(rule)
-        if standard is None or Recommendation.objects.filter(pk=standard.id).exists():
+        existing = Recommendation.objects.filter(pk=standard.id).first() if standard is not None else None
+        if existing is not None and existing.rule == rule:
+            # A concurrent first evaluation committed it between the two reads: it is this rule's, not detached.
+            found[rule] = existing
+            continue
+        if standard is None or existing is not None:
             logger.warning("No recommendation definition carries rule %r: its findings are not recorded.", rule)
             continue
         if not create:
