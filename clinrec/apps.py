@@ -9,9 +9,10 @@ class ClinrecConfig(AppConfig):
     verbose_name = "ClinRec"
 
     def ready(self) -> None:
-        from clinrec import cache
+        from clinrec import cache, history
 
         cache.connect_invalidation_signals()
+        history.connect_history_signals()
 
 
 class ClinRecAdminConfig(admin_apps.AdminConfig):

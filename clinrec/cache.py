@@ -43,6 +43,7 @@ from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from rest_framework.response import Response
+from simple_history.models import HistoricalChanges
 
 from clinrec.models import CacheVersion
 
@@ -69,6 +70,8 @@ def _is_project_app(app_config: AppConfig) -> bool:
 def is_project_model(model: type[models.Model]) -> bool:
     """True for the models whose writes invalidate cached reads: every model of ClinRec's own apps."""
     if model is CacheVersion or model._meta.abstract:
+        return False
+    if issubclass(model, HistoricalChanges):  # audit: history records are never served from the read cache
         return False
     try:
         app_config = apps.get_app_config(model._meta.app_label)

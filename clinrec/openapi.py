@@ -77,12 +77,14 @@ def etag_header(status_code: int) -> OpenApiParameter:
 EXPAND_PARAMETER_DOC = "Comma-separated related objects to nest instead of their ids: {}."
 
 
-def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = ()):
+def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = (), detail_responses: dict | None = None):
     """Class decorator for a ResourceViewSet: summaries, the success body and the error responses of each action.
 
     An explicit `responses` replaces drf-spectacular's default one, so the success response is listed here
-    too, from the viewset's serializer (lists keep their paginated envelope).
+    too, from the viewset's serializer (lists keep their paginated envelope). `detail_responses` adds
+    responses to every action on one object (e.g. patients' 410 for a merged record).
     """
+    extra = detail_responses or {}
     parameters = (
         [OpenApiParameter("expand", str, description=EXPAND_PARAMETER_DOC.format(", ".join(expandable)))]
         if expandable
@@ -100,7 +102,14 @@ def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = ())
             retrieve=extend_schema(
                 summary=f"Get one {noun}",
                 parameters=[*parameters, IF_NONE_MATCH, etag_header(200)],
-                responses={200: serializer, 304: NOT_MODIFIED, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND},
+                responses={
+                    200: serializer,
+                    304: NOT_MODIFIED,
+                    **READ_ERRORS,
+                    400: BAD_REQUEST,
+                    404: NOT_FOUND,
+                    **extra,
+                },
             ),
             create=extend_schema(
                 summary=f"Create a {noun}",
@@ -117,6 +126,7 @@ def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = ())
                     404: NOT_FOUND,
                     409: CONFLICT,
                     **PRECONDITION_ERRORS,
+                    **extra,
                 },
             ),
             partial_update=extend_schema(
@@ -129,13 +139,14 @@ def resource_schema(noun: str, plural: str, *, expandable: tuple[str, ...] = ())
                     404: NOT_FOUND,
                     409: CONFLICT,
                     **PRECONDITION_ERRORS,
+                    **extra,
                 },
             ),
             destroy=extend_schema(
                 summary=f"Delete a {noun}",
                 description="Refused with 409 while other records still point at it; nothing is deleted then.",
                 parameters=[IF_MATCH],
-                responses={204: None, **READ_ERRORS, 404: NOT_FOUND, 409: CONFLICT, **PRECONDITION_ERRORS},
+                responses={204: None, **READ_ERRORS, 404: NOT_FOUND, 409: CONFLICT, **PRECONDITION_ERRORS, **extra},
             ),
         )(viewset)
 

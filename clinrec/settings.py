@@ -504,3 +504,44 @@ DEV_ADMIN_PASSWORD = env("DEV_ADMIN_PASSWORD", "admin")
 # --- workspace: the admin's site-wide templates (favicon, the stylesheet fitting it to a laptop) -----------
 # A directory ahead of the apps: clinrec/templates/admin/base_site.html extends the admin's own.
 TEMPLATES[0]["DIRS"] = [BASE_DIR / "clinrec" / "templates"]
+
+# --- Audit trail, patient merge, login lockout (audit) -------------------------------------------------------
+
+# django-simple-history records every write of the clinical models and users (who, when, from where, what
+# changed); `audit` serves a patient's history. django-axes limits failed logins; it must come last.
+INSTALLED_APPS += ["simple_history", "audit", "axes"]
+# HistoryRequestMiddleware lets a historical record see the request (its user, as DRF authenticated it, and
+# the client address); AxesMiddleware turns a lockout into the lockout response, so it is the last one.
+MIDDLEWARE += ["simple_history.middleware.HistoryRequestMiddleware", "axes.middleware.AxesMiddleware"]
+# Axes first: a locked-out username/address is refused before its password is even checked.
+AUTHENTICATION_BACKENDS = ["security.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# After AXES_FAILURE_LIMIT failed logins for one username from one address, that pair is refused (429) for
+# AXES_COOLOFF_MINUTES, even with the right password; a success before the limit resets its count.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+if not 1 <= AXES_FAILURE_LIMIT <= 10:
+    raise ImproperlyConfigured(f"AXES_FAILURE_LIMIT must be between 1 and 10, not {AXES_FAILURE_LIMIT}.")
+# Password spraying (one address, many usernames) is stopped by a separate, higher limit per address, so one
+# clinician mistyping never locks out a whole ward behind one NAT address (security/lockout.py).
+AXES_IP_FAILURE_LIMIT = env_int("AXES_IP_FAILURE_LIMIT", 50)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "security.lockout.LockoutHandler"
+AXES_LOCKOUT_CALLABLE = "security.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # clinrec.security logs the events once, in its own words (security/lockout.py)
+# The client address is REMOTE_ADDR. Behind a reverse proxy, set CLIENT_IP_PROXY_COUNT to the number of
+# proxies that append to X-Forwarded-For (the address is then read from it, counting from the right, so a
+# client cannot forge it); the same address is recorded in the audit trail.
+CLIENT_IP_PROXY_COUNT = env_int("CLIENT_IP_PROXY_COUNT", 0)
+if CLIENT_IP_PROXY_COUNT:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = CLIENT_IP_PROXY_COUNT
+    AXES_IPWARE_PROXY_ORDER = "right-most"
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+LOGGING["loggers"]["clinrec.security"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+# History is evidence: the admin shows it but offers no "revert" (which would write over the record from it).
+SIMPLE_HISTORY_REVERT_DISABLED = True

@@ -46,6 +46,7 @@ api_v1 = [
     path("", include("procedures.urls")),
     path("", include("recommendations.urls")),
     path("", include(interop_urls.api_urls)),  # interop: CDS feedback analytics
+    path("", include("audit.urls")),  # audit: a patient's history
 ]
 
 urlpatterns = [

@@ -16,8 +16,9 @@ from django.contrib import admin
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
+from simple_history.admin import SimpleHistoryAdmin
 
-from patients.models import Patient
+from patients.models import Patient, PatientMerge
 from patients.services import compute_bmi, create_patient, update_patient
 from procedures.models import PatientProcedure
 
@@ -66,7 +67,7 @@ def bmi_source(patient: Patient) -> str:
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(SimpleHistoryAdmin):
     """The patient list and the patient page. Extended by `recommendations.admin` (see the module docstring)."""
 
     list_display = ["patient", "age", "sex", "bmi", "chronic_pain", "last_procedure"]
@@ -161,3 +162,21 @@ class PatientAdmin(admin.ModelAdmin):
             extra_context["edit_open"] = self.has_change_permission(request, patient)
             extra_context["subtitle"] = None  # the summary names the patient
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(PatientMerge)
+class PatientMergeAdmin(admin.ModelAdmin):
+    """The record of each merge (read-only: merges are made with the patient list's "Merge into…" action)."""
+
+    list_display = ["source", "target", "merged_by", "merged_at"]
+    readonly_fields = ["source", "target", "merged_by", "merged_at", "moved", "collapsed"]
+    search_fields = ["source__id", "target__id"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

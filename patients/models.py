@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from clinrec.history import audited_history
 from clinrec.identifiers import FhirIdModelField
 from clinrec.validators import single_line_text
 
@@ -61,6 +63,17 @@ class Patient(models.Model):
     email = models.EmailField(blank=True, default="", help_text="Optional; copied on recommendation notices.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_from",
+        editable=False,
+        help_text="Set when this record was merged into another one: it is then a tombstone pointing there.",
+    )
+
+    history = audited_history()
 
     class Meta:
         ordering = ["id"]
@@ -76,11 +89,24 @@ class Patient(models.Model):
                 condition=models.Q(bmi__isnull=True) | models.Q(bmi__gt=0), name="patient_bmi_positive"
             ),
             models.CheckConstraint(condition=models.Q(sex__in=Sex.values), name="patient_sex_valid"),
+            # A tombstone never points at itself (a self-merge is refused before it gets here).
+            models.CheckConstraint(
+                condition=~models.Q(merged_into=models.F("id")), name="patient_not_merged_into_itself"
+            ),
         ]
-        permissions = [("evaluate_patient", "Can run the recommendation engine on a patient")]
+        permissions = [
+            ("evaluate_patient", "Can run the recommendation engine on a patient"),
+            ("merge_patient", "Can merge a duplicate patient into another"),
+            ("view_patient_history", "Can read the audit trail of a patient's record"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
+
+    @property
+    def is_tombstone(self) -> bool:
+        """Merged into another patient: kept only as a pointer to it."""
+        return self.merged_into_id is not None
 
     @property
     def age(self) -> int | None:
@@ -88,3 +114,27 @@ class Patient(models.Model):
         if self.birth_date is None:
             return None
         return age_in_years(self.birth_date, timezone.localdate())
+
+
+class PatientMerge(models.Model):
+    """The record of one merge: a duplicate (`source`) folded into `target`, by whom, when, and what it did.
+
+    `moved` and `collapsed` list the record ids per kind (`procedures`, `recommendations`, `events`;
+    `demographics` names the fields filled from the source), so the merge can be explained and checked later.
+    """
+
+    source = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="merge_as_source")
+    target = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="merges_as_target")
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    merged_at = models.DateTimeField(default=timezone.now)
+    moved = models.JSONField(default=dict)
+    collapsed = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-merged_at", "-id"]
+        verbose_name = "patient merge"
+
+    def __str__(self) -> str:
+        return f"{self.source_id} merged into {self.target_id} at {self.merged_at:%Y-%m-%d %H:%M}"

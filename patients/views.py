@@ -10,11 +10,13 @@ from clinrec.viewsets import FHIR_LOOKUP_REGEX, ResourceViewSet
 from patients import services
 from patients.models import Patient
 from patients.serializers import PatientSerializer
+from patients.tombstones import GONE, TombstoneMixin
 
 
-@resource_schema("patient", "patients")
-class PatientViewSet(ResourceViewSet):
-    """Patients pushed by the hospital's patient index; `?search=` matches name or id."""
+# A merged patient's id answers 410 Gone with `merged_into` on every verb; lists and search skip it.
+@resource_schema("patient", "patients", detail_responses={410: GONE})
+class PatientViewSet(TombstoneMixin, ResourceViewSet):
+    """Patients pushed by the hospital's patient index; `?search=` matches name or id; merged ones are gone."""
 
     queryset = Patient.objects.all()
     serializer_class = PatientSerializer

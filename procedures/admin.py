@@ -1,6 +1,7 @@
 """Admin for the procedure catalogue and patient procedures; departments are shown by name, not by slug."""
 
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
 from clinrec.admin_display import short_datetime
 from procedures.models import PatientProcedure, Procedure, department_name
@@ -26,7 +27,7 @@ class PerformingDepartmentFilter(DepartmentFilter):
 
 
 @admin.register(Procedure)
-class ProcedureAdmin(admin.ModelAdmin):
+class ProcedureAdmin(SimpleHistoryAdmin):
     list_display = ["id", "name", "department_label", "is_surgery", "code"]
     list_filter = [DepartmentFilter, "is_surgery"]
     search_fields = ["id", "name", "code", "department"]
@@ -40,7 +41,7 @@ class ProcedureAdmin(admin.ModelAdmin):
 
 
 @admin.register(PatientProcedure)
-class PatientProcedureAdmin(admin.ModelAdmin):
+class PatientProcedureAdmin(SimpleHistoryAdmin):
     list_display = ["performed", "patient_name", "procedure_name", "department", "surgery"]
     list_display_links = ["performed"]
     list_filter = [PerformingDepartmentFilter, ("procedure__is_surgery", admin.BooleanFieldListFilter)]

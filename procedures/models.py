@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from clinrec.history import audited_history
 from clinrec.identifiers import FhirIdModelField
 from clinrec.validators import free_text, single_line_text
 
@@ -21,6 +22,8 @@ class Procedure(models.Model):
         max_length=64, blank=True, default="", validators=[single_line_text], help_text="Optional code, e.g. SNOMED CT."
     )
     description = models.TextField(blank=True, default="", validators=[free_text])
+
+    history = audited_history()
 
     class Meta:
         ordering = ["id"]
@@ -46,6 +49,8 @@ class PatientProcedure(models.Model):
     procedure = models.ForeignKey(Procedure, on_delete=models.PROTECT, related_name="performed")
     performed_at = models.DateTimeField()
     report = models.TextField(blank=True, default="", validators=[free_text])
+
+    history = audited_history()
 
     class Meta:
         ordering = ["-performed_at", "id"]

@@ -11,6 +11,7 @@ from rest_framework.validators import UniqueValidator
 from clinrec.identifiers import FhirIdField
 from clinrec.serializers import CallerIdentifiedModelSerializer, ExpandableModelSerializer
 from patients.serializers import PatientSerializer
+from patients.tombstones import validate_live_patient
 from procedures.models import PatientProcedure, Procedure
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -45,6 +46,9 @@ class PatientProcedureSerializer(ExpandableModelSerializer):
     class Meta:
         model = PatientProcedure
         fields = ["id", "patient", "procedure", "performed_at", "report"]
+
+    def validate_patient(self, value):
+        return validate_live_patient(value)
 
     def validate_performed_at(self, value: datetime) -> datetime:
         # A few minutes of clock skew between the hospital's systems and ClinRec are tolerated.

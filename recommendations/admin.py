@@ -23,10 +23,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
 from clinrec.admin_display import short_datetime
 from patients.admin import PatientAdmin
 from patients.models import Patient
+from recommendations.admin_merge import PatientMergeAdminMixin
 from recommendations.definitions import RULE_CHOICES
 from recommendations.engine import ENABLED, RULES, InvalidParameters, config_from_parameters
 from recommendations.models import (
@@ -68,7 +70,7 @@ class RecommendationForm(forms.ModelForm):
 
 
 @admin.register(Recommendation)
-class RecommendationAdmin(admin.ModelAdmin):
+class RecommendationAdmin(SimpleHistoryAdmin):
     form = RecommendationForm
     list_display = ["id", "name", "rule_or_manual"]
     search_fields = ["id", "name", "rule"]
@@ -171,7 +173,7 @@ class RuleSetActivationInline(admin.TabularInline):
 
 
 @admin.register(RuleSet)
-class RuleSetAdmin(admin.ModelAdmin):
+class RuleSetAdmin(SimpleHistoryAdmin):
     """Versions of the rules' parameters. Saving an edit creates a new version; activation is its own action."""
 
     form = RuleSetForm
@@ -288,7 +290,7 @@ def provenance_text(provenance: dict[str, Any]) -> str:
 
 
 @admin.register(PatientRecommendation)
-class PatientRecommendationAdmin(admin.ModelAdmin):
+class PatientRecommendationAdmin(SimpleHistoryAdmin):
     list_display = ["recommendation_name", "patient_name", "status", "reason_line", "recommended"]
     list_filter = ["status", "source", "recommendation"]
     search_fields = ["patient__id", "patient__name", "recommendation__id", "recommendation__name", "reason"]
@@ -459,7 +461,7 @@ class HasActiveRecommendationFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RecommendingPatientAdmin(PatientAdmin):
+class RecommendingPatientAdmin(PatientMergeAdminMixin, PatientAdmin):
     """The patient admin with the active recommendations, the Evaluate and Preview buttons and the action."""
 
     list_display = [*PatientAdmin.list_display, "active_recommendations"]

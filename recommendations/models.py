@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from clinrec.history import audited_history
 from clinrec.identifiers import FhirIdModelField
 from clinrec.validators import free_text, single_line_text
 from recommendations.definitions import RULE_CHOICES
@@ -33,6 +34,8 @@ class Recommendation(models.Model):
         validators=[single_line_text],
         help_text="The engine rule that yields this recommendation; empty: manual only (no rule makes it).",
     )
+
+    history = audited_history()
 
     class Meta:
         ordering = ["id"]
@@ -67,6 +70,8 @@ class RuleSet(models.Model):
     )
     activated_at = models.DateTimeField(null=True, blank=True)
     activation_reason = models.TextField(blank=True, default="")
+
+    history = audited_history()
 
     class Meta:
         ordering = ["-version"]
@@ -113,6 +118,8 @@ class RecommendationStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     COMPLETED = "completed", "Completed"
     DISMISSED = "dismissed", "Dismissed"
+    # Collapsed by a patient merge: the target already had this programme active (the older link was kept).
+    MERGED = "merged", "Merged"
 
 
 class PatientRecommendation(models.Model):
@@ -132,6 +139,8 @@ class PatientRecommendation(models.Model):
             "by hand, {source, recorded_by}. Written once, never rewritten."
         ),
     )
+
+    history = audited_history()
 
     class Meta:
         ordering = ["-recommended_at", "-id"]

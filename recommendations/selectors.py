@@ -11,6 +11,7 @@ from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from patients.models import Patient
+from patients.selectors import live_patients
 from procedures.models import PatientProcedure
 from recommendations.engine import PatientSnapshot, ProcedureFact
 from recommendations.models import Recommendation, RecommendationDailyCount, RecommendationEvent, RuleSet
@@ -46,7 +47,9 @@ def population_snapshots(*, chunk_size: int = 2000) -> Iterator[PatientSnapshot]
     the driver's chunk.
     """
     rows = (
-        Patient.objects.order_by("pk", "-procedures__performed_at", "-procedures__pk")
+        # Tombstones of a merge are not patients any more: their history lives on the target.
+        live_patients()
+        .order_by("pk", "-procedures__performed_at", "-procedures__pk")
         .values_list(
             "pk",
             "birth_date",

@@ -11,6 +11,7 @@ from rest_framework.validators import UniqueValidator
 from clinrec.identifiers import FhirIdField
 from clinrec.serializers import CallerIdentifiedModelSerializer, ExpandableModelSerializer
 from patients.serializers import PatientSerializer
+from patients.tombstones import validate_live_patient
 from recommendations.engine import RULES, InvalidParameters, config_from_parameters, parameters_json_schema
 from recommendations.models import (
     PatientRecommendation,
@@ -101,6 +102,9 @@ class PatientRecommendationSerializer(ExpandableModelSerializer):
         extra_kwargs = {"recommended_at": {"required": False}, "provenance": {"help_text": PROVENANCE_HELP}}
         # The one-active-per-patient rule is checked in validate() with a message that says what to do.
         validators = []
+
+    def validate_patient(self, value):
+        return validate_live_patient(value)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from recommendations.merge_views import MergePatientView
 from recommendations.views import (
     EvaluatePatientView,
     PatientRecommendationViewSet,
@@ -19,5 +20,6 @@ router.register("analytics/recommendations", RecommendationAnalyticsViewSet, bas
 
 urlpatterns = [
     path("patients/<str:pk>/evaluate/", EvaluatePatientView.as_view(), name="patient-evaluate"),
+    path("patients/<str:pk>/merge/", MergePatientView.as_view(), name="patient-merge"),
     *router.urls,
 ]

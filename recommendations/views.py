@@ -16,6 +16,7 @@ from clinrec.exceptions import Conflict
 from clinrec.openapi import BAD_REQUEST, NOT_FOUND, READ_ERRORS, ErrorSerializer, resource_schema
 from clinrec.viewsets import FHIR_LOOKUP_REGEX, ResourceViewSet, no_such_id
 from patients.models import Patient
+from patients.tombstones import GONE
 from recommendations import selectors, services
 from recommendations.filters import PatientRecommendationFilter, RecommendationCountFilter, RecommendationEventFilter
 from recommendations.models import PatientRecommendation, Recommendation, RuleSet
@@ -122,7 +123,7 @@ class EvaluatePatientView(APIView):
         ),
         request=None,
         parameters=[EvaluateQuerySerializer],
-        responses={200: EvaluationSerializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND},
+        responses={200: EvaluationSerializer, **READ_ERRORS, 400: BAD_REQUEST, 404: NOT_FOUND, 410: GONE},
         tags=["patients"],
     )
     def post(self, request, pk: str):

@@ -9,6 +9,7 @@ class SecurityConfig(AppConfig):
     verbose_name = "Security"
 
     def ready(self) -> None:
+        from security import events  # noqa: F401 - connects the security event receivers
         from security.role_sync import sync_roles_after_migrate
 
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="security.sync_roles")

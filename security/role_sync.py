@@ -28,6 +28,11 @@ def sync_roles(*, using: str = "default") -> None:
 
 
 def sync_roles_after_migrate(sender, *, using: str = "default", **kwargs) -> None:
-    """post_migrate receiver: runs once per migrate, when the security app (the last of ours) is migrated."""
-    if sender.name == "security":
+    """post_migrate receiver: runs once per migrate, after the last app's signal (every permission exists then).
+
+    Django sends post_migrate only for apps with a models module, and `security` has none, so the hook keys
+    on the last app that does receive it rather than on its own app.
+    """
+    with_models = [config for config in global_apps.get_app_configs() if config.models_module is not None]
+    if with_models and sender.name == with_models[-1].name:
         sync_roles(using=using)

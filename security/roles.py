@@ -3,7 +3,10 @@
 Roles are Django groups, so the admin site shows each staff member exactly what their role may do.
 - viewer: reads everything;
 - clinician: also writes patients and their procedure and recommendation links, and runs evaluations;
-- admin: everything, including the catalogues, deletes and users.
+- admin: everything, including the catalogues, deletes, patient merges and users.
+
+A patient's audit trail (`/patients/{id}/history/`) is clinical history too: clinicians and admins read it,
+viewers do not.
 """
 
 from __future__ import annotations
@@ -47,7 +50,10 @@ def role_permissions(role: str) -> set[tuple[str, str]]:
                 perms |= {(app_label, f"{action}_{model}") for action in ("add", "change", "delete")}
     if role in (CLINICIAN, ADMIN):
         perms.add(("patients", "evaluate_patient"))
+        # The audit trail shows who changed which clinical fact: people who treat, not every reader.
+        perms.add(("patients", "view_patient_history"))
     if role == ADMIN:
+        perms.add(("patients", "merge_patient"))
         perms |= {
             ("auth", f"{action}_{model}")
             for model in ("user", "group")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenBlacklistSerializer, TokenObtainPairSerializer
+from rest_framework_simplejwt.tokens import AccessToken
 from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView
 
-from clinrec.openapi import BAD_REQUEST, READ_ERRORS, UNAUTHORIZED
-from security import services
+from clinrec.openapi import BAD_REQUEST, READ_ERRORS, UNAUTHORIZED, ErrorSerializer
+from security import events, services
+from security.lockout import lockout_response
 from security.permissions import requires_permission
 from security.serializers import RegisteredUserSerializer, RegisterSerializer, RotatingRefreshSerializer
 
@@ -33,16 +36,41 @@ class NoStoreMixin:
         200: OpenApiResponse(TokenObtainPairSerializer, description="`{access, refresh}`"),
         400: BAD_REQUEST,
         401: UNAUTHORIZED,
+        429: OpenApiResponse(
+            ErrorSerializer,
+            description="Too many failed logins for this username from this address (or from this address): "
+            "refused for AXES_COOLOFF_MINUTES, even with the right password; `Retry-After` says how long.",
+        ),
     },
 )
 class TokenView(NoStoreMixin, TokenObtainPairView):
-    """Exchange a username and password for JWTs; an OAuth2 `grant_type` other than `password` is refused."""
+    """Exchange a username and password for JWTs; an OAuth2 `grant_type` other than `password` is refused.
+
+    Failed attempts count towards the login lockout (django-axes: simplejwt passes the request to
+    `authenticate`); a locked-out client gets 429, even with the right password. A success is a login like
+    the admin's: `user_logged_in` resets the failure count and is logged as a security event.
+    """
 
     def post(self, request, *args, **kwargs):
         grant_type = request.data.get("grant_type") if hasattr(request.data, "get") else None
         if grant_type not in (None, "", "password"):
             raise ValidationError({"grant_type": [f"Unsupported grant type {grant_type!r}; use 'password'."]})
-        return super().post(request, *args, **kwargs)
+        serializer = self.get_serializer(data=request.data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except AuthenticationFailed as failure:
+            # Axes marks the request (DRF's, the one simplejwt authenticated with) when it is locked out.
+            if getattr(request, "axes_locked_out", False):
+                return lockout_response(request)
+            # Answered here rather than raised: an error raised through DRF's handler rolls the request's
+            # transaction back, and with it axes' record of this failure.
+            return Response(
+                {"detail": failure.detail},
+                status=failure.status_code,
+                headers={"WWW-Authenticate": self.get_authenticate_header(request)},
+            )
+        user_logged_in.send(sender=serializer.user.__class__, request=request, user=serializer.user)
+        return Response(serializer.validated_data, status=status.HTTP_200_OK)
 
 
 @extend_schema(
@@ -61,6 +89,11 @@ class RefreshView(NoStoreMixin, TokenRefreshView):
     """Exchange a refresh token for a new pair; the refresh token sent is blacklisted (rotation)."""
 
     serializer_class = RotatingRefreshSerializer
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        events.log_token_refresh(request, AccessToken(response.data["access"]).get("user_id"))
+        return response
 
 
 @extend_schema(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -14,7 +15,7 @@ from django.urls import reverse
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from conftest import make_user
-from patients.models import Patient
+from patients.models import Patient, PatientMerge
 from patients.tests.factories import PatientFactory
 from procedures.tests.factories import PatientProcedureFactory, ProcedureFactory
 from recommendations.models import (
@@ -33,6 +34,10 @@ READ_ONLY_MODELS = {RecommendationEvent, Notification, RecommendationDailyCount}
 # Refresh tokens are issued by logging in, never typed in (security/tests/test_token_admin.py tests their page);
 # the role groups are defined by the code (security/roles.py).
 NOT_ADDABLE_MODELS = READ_ONLY_MODELS | {OutstandingToken, Group}
+# Login attempts and access logs are recorded by django-axes, never typed in (its admin offers no "add").
+NOT_ADDABLE_MODELS |= {AccessAttempt, AccessFailureLog, AccessLog}
+# A merge is made by the "Merge into…" action, never typed in; its record is read-only.
+NOT_ADDABLE_MODELS |= {PatientMerge}
 
 
 def admin_url(model, view: str, *args) -> str:

@@ -5,7 +5,8 @@
 - `provenance`: why a recommendation exists (rule, rule set, facts, engine; or who recorded it);
 - `impact`: what a rule-set version would change across the population;
 - `outbox`: record a recommendation with its event, and publish events to the broker;
-- `consumer`: what the worker does with an event (log, notify, count).
+- `consumer`: what the worker does with an event (log, notify, count);
+- `merge`: fold a duplicate patient into another (history, links, events), leaving a tombstone.
 
 The life of an event: `record_recommendation` writes the patient recommendation and its event (the outbox
 row) in one transaction; after the commit `publish_pending_events` sends it to the broker and marks it
@@ -30,6 +31,7 @@ from recommendations.services.evaluation import (
     preview_patient,
 )
 from recommendations.services.impact import RuleSetImpact, rule_set_impact
+from recommendations.services.merge import MergePlan, merge_patients, plan_merge
 from recommendations.services.outbox import (
     announce_recommendation,
     publish_pending_events,
@@ -55,7 +57,10 @@ __all__ = [
     "active_rule_set",
     "create_rule_set",
     "ensure_first_rule_set",
+    "MergePlan",
     "manual_provenance",
+    "merge_patients",
+    "plan_merge",
     "preview_patient",
     "record_manual_recommendation",
     "rule_set_impact",

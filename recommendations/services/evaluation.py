@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from patients.models import Patient
+from patients.tombstones import refuse_tombstone
 from recommendations.definitions import STANDARD_BY_RULE
 from recommendations.engine import Engine, Finding
 from recommendations.models import (
@@ -83,7 +84,12 @@ def definitions_for_rules(rules: set[str], *, create: bool = True) -> dict[str, 
     found = {definition.rule: definition for definition in Recommendation.objects.filter(rule__in=rules)}
     for rule in rules - found.keys():
         standard = STANDARD_BY_RULE.get(rule)
-        if standard is None or Recommendation.objects.filter(pk=standard.id).exists():
+        existing = Recommendation.objects.filter(pk=standard.id).first() if standard is not None else None
+        if existing is not None and existing.rule == rule:
+            # A concurrent first evaluation committed it between the two reads: it is this rule's, not detached.
+            found[rule] = existing
+            continue
+        if standard is None or existing is not None:
             logger.warning("No recommendation definition carries rule %r: its findings are not recorded.", rule)
             continue
         if not create:
@@ -107,7 +113,7 @@ def evaluate_patient(*, patient_id: str, at: datetime | None = None) -> Evaluati
     Raises `Patient.DoesNotExist` for an unknown patient.
     """
     at = at or timezone.now()
-    patient = Patient.objects.select_for_update().get(pk=patient_id)
+    patient = refuse_tombstone(Patient.objects.select_for_update().get(pk=patient_id))
     planned = _plan(patient, active_rule_set(), at, create_definitions=True)
     outcomes = []
     new_event_ids = []
@@ -141,7 +147,7 @@ def preview_patient(*, patient_id: str, rule_set: RuleSet | None = None, at: dat
     Raises `Patient.DoesNotExist` for an unknown patient.
     """
     at = at or timezone.now()
-    patient = Patient.objects.get(pk=patient_id)
+    patient = refuse_tombstone(Patient.objects.get(pk=patient_id))
     rule_set = rule_set or active_rule_set()
     planned = _plan(patient, rule_set, at, create_definitions=False)
     return Evaluation(

@@ -144,7 +144,9 @@ def activate_rule_set(*, rule_set: RuleSet, activated_by: Any = None, reason: st
     now = timezone.now()
     user = activated_by if getattr(activated_by, "pk", None) else None
     if previous is not None:
-        RuleSet.objects.filter(pk=previous.pk).update(active=False)
+        # save(), not update(): the audit trail records the deactivation too (and the cache is told).
+        previous.active = False
+        previous.save(update_fields=["active"])
     target.active = True
     target.activated_by = user
     target.activated_at = now
