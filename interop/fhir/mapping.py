@@ -66,6 +66,13 @@ def patient_resource(patient: Patient) -> FhirPatient:
         birthDate=patient.birth_date,
         telecom=[{"system": "email", "value": patient.email}] if patient.email else None,
         meta={"lastUpdated": patient.updated_at} if patient.updated_at else None,
+        # A tombstone of a merge: no longer active, and `replaced-by` points at the record that carries on.
+        active=False if patient.merged_into_id else None,
+        link=(
+            [{"other": patient_reference(patient.merged_into_id), "type": "replaced-by"}]
+            if patient.merged_into_id
+            else None
+        ),
     )
 
 

@@ -275,3 +275,16 @@ def test_service_requests_carry_the_provenance_of_the_rule_that_made_them(evalua
     rehab = json.loads(provenance_parts(by_code["post-op-rehab"])["facts"])
     assert rehab["window_days"] == 90
     assert rehab["procedure"]["department"] == "orthopaedics"
+
+
+def test_a_merged_patient_is_inactive_and_replaced_by_the_one_it_was_merged_into(seeded, viewer_client):
+    from recommendations.services.merge import merge_patients
+
+    duplicate = Patient.objects.create(id="108-dup", name="Henry Walsh", birth_date=date(1948, 1, 1), sex="male")
+    merge_patients(target_id="108", source_id=duplicate.pk)
+
+    body = get_fhir(viewer_client, "/fhir/Patient/108-dup")
+    assert body["active"] is False
+    assert body["link"] == [{"other": {"reference": "Patient/108"}, "type": "replaced-by"}]
+    live = get_fhir(viewer_client, "/fhir/Patient/108")
+    assert "link" not in live and "active" not in live
