@@ -453,3 +453,10 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
 
 DEV_ADMIN_USERNAME = env("DEV_ADMIN_USERNAME", "admin")
 DEV_ADMIN_PASSWORD = env("DEV_ADMIN_PASSWORD", "admin")
+
+# --- Performance (issue 12): set-wise population evaluation ---------------------------------------------------
+
+# The chunk task of a population run lives beside recommendations/tasks.py (see that module's docstring).
+CELERY_IMPORTS = ["recommendations.population_tasks"]
+# Patients per chunk (one Celery task each) of `POST /api/v1/evaluations/` and `manage.py evaluate_all`.
+POPULATION_CHUNK_SIZE = env_int("POPULATION_CHUNK_SIZE", 5000)

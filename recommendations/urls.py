@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 from recommendations.views import (
     EvaluatePatientView,
     PatientRecommendationViewSet,
+    PopulationRunViewSet,
     RecommendationAnalyticsViewSet,
     RecommendationEventViewSet,
     RecommendationViewSet,
@@ -14,6 +15,7 @@ router = SimpleRouter()
 router.register("recommendations", RecommendationViewSet, basename="recommendation")
 router.register("patient-recommendations", PatientRecommendationViewSet, basename="patient-recommendation")
 router.register("rule-sets", RuleSetViewSet, basename="rule-set")
+router.register("evaluations", PopulationRunViewSet, basename="population-run")
 router.register("events", RecommendationEventViewSet, basename="event")
 router.register("analytics/recommendations", RecommendationAnalyticsViewSet, basename="analytics-recommendation")
 
