@@ -95,3 +95,15 @@ def admin_client_jwt(db) -> APIClient:
 @pytest.fixture
 def no_role_client(db) -> APIClient:
     return client_for(make_user("nobody", None))
+
+
+# --- perf (issue 12): each test starts without the version tokens its connection remembered ---------------------
+
+
+@pytest.fixture(autouse=True)
+def _forget_cache_tokens():
+    """The connection outlives a test's rolled-back transaction; what it remembered of the tokens must not."""
+    from clinrec.cache import forget_tokens
+
+    forget_tokens()
+    yield
