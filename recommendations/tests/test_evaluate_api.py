@@ -34,7 +34,8 @@ RECOMMENDATION_KEYS = {
 }
 
 # Measured on SQLite and PostgreSQL alike, for a patient for whom all three rules fire for the first time:
-# (the caller's role snapshot taken by an earlier request: no query to authenticate), 2 savepoints (request and service),
+# no query to authenticate (the caller's role snapshot is taken by an earlier request), 2 savepoints (request and
+# service),
 # the patient row locked, the active rule set, its whole history in one query, the definitions, the active
 # links, then per new recommendation the link and the event (3 × 2). Nothing depends on the history.
 FIRST_EVALUATION_QUERIES = 15
