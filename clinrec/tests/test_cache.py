@@ -24,7 +24,13 @@ from django.test.utils import CaptureQueriesContext, isolate_apps
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from clinrec.cache import bump_versions, project_models, read_cache_key, tracked_models
+from clinrec.cache import (
+    bump_versions,
+    project_models,
+    read_cache_key,
+    token_queries_per_request,
+    tracked_models,
+)
 from clinrec.models import CacheVersion
 from clinrec.redis_breaker import CircuitBreaker, _breakers, reset_circuit_breakers
 from clinrec.settings import redis_cache
@@ -103,11 +109,12 @@ def test_order_of_query_parameters_does_not_matter(viewer_client, patient):
 @pytest.mark.parametrize("url", [PATIENTS, PATIENT])
 def test_a_cache_hit_runs_no_database_query_for_any_role(role_client, url, request, patient, django_assert_num_queries):
     """Issue 12: no transaction for a read, the user and its permissions from its snapshot, the version tokens
-    from the connection's memo (SQLite's data_version says nothing was committed since)."""
+    from the connection's memo (SQLite's data_version says nothing was committed since). On PostgreSQL the
+    tokens cost one query per request: nothing there orders a bump before the next read without a round trip."""
     client = request.getfixturevalue(role_client)
     client.get(url)
 
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(token_queries_per_request()):
         response = client.get(url)
 
     assert response.status_code == 200
