@@ -27,6 +27,7 @@ What evaluation gives after seeding (default thresholds):
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -277,8 +278,6 @@ def seed_synthetic_patients(
     are relative to `today`, like the named patients'. Returns how many patients were created.
     Needs the catalogue of `seed_mock_hospital`.
     """
-    import random
-
     today = today or timezone.localdate()
     now = timezone.now()
     ids = [synthetic_patient_id(seed=seed, number=number) for number in range(1, count + 1)]
