@@ -28,7 +28,8 @@ endef
 export NO_COMPOSE
 
 .PHONY: help venv run test lint format migrate seed-db run-app run-consumer run-rabbitmq run-redis \
-        docker-up docker-down logs port-free compose-check get-token eval-patient get-recom publish-pending benchmark check-deploy
+        docker-up docker-down logs port-free compose-check get-token eval-patient get-recom publish-pending benchmark \
+        check-deploy bench evaluate-all
 
 help: ## List the targets
 	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
@@ -116,6 +117,13 @@ publish-pending: venv ## Re-publish events still pending in the outbox (after a 
 
 benchmark: venv ## Queries and latency of the hot paths, in a throwaway database (ROWS=500)
 	$(BIN)/python scripts/benchmark.py --rows $${ROWS:-500}
+
+# --- perf (issue 12) ---
+bench: venv ## Load test: gunicorn (2 workers) + wrk, req/s p50 p99 vs a bare Django view (DURATION=10 ROUNDS=3)
+	$(BIN)/python scripts/benchmark.py --load --duration $${DURATION:-10} --rounds $${ROUNDS:-3}
+
+evaluate-all: migrate ## Evaluate every patient set-wise with a progress bar (CHUNK=5000)
+	$(BIN)/python manage.py evaluate_all --chunk $${CHUNK:-5000}
 
 check-deploy: venv ## Django's deployment checklist with production settings
 	DJANGO_ENV=production DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-check-deploy-$$(date +%s)-not-a-real-secret-key-0123456789} \

@@ -124,3 +124,15 @@ def tcp_proxy():
 
 # --- workspace: the shared real-browser fixtures (clinrec/tests/browser.py) ------------------------------
 pytest_plugins = ["clinrec.tests.browser"]
+
+
+# --- perf (issue 12): each test starts without the version tokens its connection remembered ---------------------
+
+
+@pytest.fixture(autouse=True)
+def _forget_cache_tokens():
+    """The connection outlives a test's rolled-back transaction; what it remembered of the tokens must not."""
+    from clinrec.cache import forget_tokens
+
+    forget_tokens()
+    yield

@@ -20,8 +20,19 @@ that bypass signals (`QuerySet.update()`, `bulk_create()`) call `bump_versions` 
 `flush`) replace every token, so a deploy never serves responses shaped by the previous code. After a restore
 of the database from a backup, clear the cache (the backup brings old tokens back).
 
-Cost: one small indexed database query per cached read, hit or miss, and one upsert per writing transaction.
-`current_tokens` is the one place to change for hits without a query (a later issue on performance).
+Cost: no database query for a cached read on SQLite, one small query per request elsewhere, and one upsert
+per writing transaction. Each connection keeps the last tokens it read (every row, the table is small) with a
+stamp, and reads them again only when the stamp moved: on SQLite the stamp is `PRAGMA data_version`, which
+changes as soon as any other connection has committed anything (it is read first, in its own read
+transaction, so tokens read after it are never older than it says; a write by this connection clears the
+memo itself, since data_version ignores its own connection); on other databases the stamp is the request,
+so tokens are read once per request. Either way no token older than one replaced before the request began is
+ever used, so the guarantee above holds whatever Redis does, and a worker cut off from Redis still sees the
+others' writes.
+
+The tokens also cover the auth models (users, groups, permissions and their links), so that
+`security.authentication` can keep a per-user snapshot (the user and its permissions) and drop it as soon as
+any of them changed: a deactivated, deleted or re-roled user loses access on the next request.
 
 Only the serialized data is cached, after DRF has authenticated the request and checked its permissions, so
 a cached response never skips authentication and is never served to a user with other rights. A Redis that
@@ -33,13 +44,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import threading
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
 from django.apps import AppConfig, apps
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from rest_framework.response import Response
@@ -85,6 +99,21 @@ def project_models() -> list[type[models.Model]]:
     return [model for model in apps.get_models(include_auto_created=True) if is_project_model(model)]
 
 
+@functools.cache
+def is_auth_model(model: type[models.Model]) -> bool:
+    """Users, groups, permissions and the tables linking them: what a user's role snapshot is made of."""
+    return model._meta.app_label == "auth" or model._meta.concrete_model is get_user_model()
+
+
+def auth_models() -> list[type[models.Model]]:
+    return [model for model in apps.get_models(include_auto_created=True) if is_auth_model(model)]
+
+
+def tracked_models() -> list[type[models.Model]]:
+    """Every model with a token: the project's own, and the auth models behind role snapshots."""
+    return project_models() + [model for model in auth_models() if not is_project_model(model)]
+
+
 # --- writes: replace tokens ---------------------------------------------------------------------------------
 
 
@@ -92,9 +121,11 @@ def _replace_tokens(labels: Iterable[str]) -> None:
     """One upsert for all labels (sorted, so two concurrent writers lock the rows in the same order)."""
     rows = [CacheVersion(label=label, token=_new_token()) for label in sorted(set(labels))]
     if rows:
-        CacheVersion.objects.using(router.db_for_write(CacheVersion)).bulk_create(
+        using = router.db_for_write(CacheVersion)
+        CacheVersion.objects.using(using).bulk_create(
             rows, update_conflicts=True, unique_fields=["label"], update_fields=["token"]
         )
+        forget_tokens(using)
 
 
 class _PendingBump:
@@ -144,30 +175,87 @@ def replace_all_tokens(*, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
     """post_migrate (also sent by flush): new tokens for every model, so nothing cached before is served."""
     if CacheVersion._meta.db_table not in connections[using].introspection.table_names():
         return  # a partial migrate that has not created the table yet
-    _replace_tokens(model_label(model) for model in project_models())
+    _replace_tokens(model_label(model) for model in tracked_models())
 
 
 # --- reads: the key of one read -----------------------------------------------------------------------------
 
 
-def current_tokens(labels: list[str]) -> dict[str, str]:
-    """The committed tokens of these models: one query on the primary key.
+class _RequestStamp(threading.local):
+    """Which request this thread is serving (None between requests): the stamp of the memo off SQLite."""
 
-    The seam for hits without a query: whatever replaces this must never return a token older than one
-    replaced before the caller's request began.
+    generation = 0
+    current: int | None = None
+
+
+_request = _RequestStamp()
+
+
+def _request_started(**kwargs) -> None:
+    _request.generation += 1
+    _request.current = _request.generation
+
+
+def _request_finished(**kwargs) -> None:
+    _request.current = None
+
+
+def _stamp(connection) -> tuple | None:
+    """A value that differs whenever tokens may have changed since it was last taken; None: read them now."""
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        raw = connection.connection
+        # Not a query on any table: the change counter of the database file (every other connection's commit
+        # moves it). Read on the driver's connection, in its own read transaction, before the tokens.
+        return ("sqlite", raw, raw.execute("PRAGMA data_version").fetchone()[0])
+    return None if _request.current is None else ("request", _request.current)
+
+
+def token_queries_per_request() -> int:
+    """What reading the tokens costs a request whose connection already remembers them: nothing on SQLite,
+    one query elsewhere (query budgets of the tests count it)."""
+    return 0 if connections[router.db_for_read(CacheVersion)].vendor == "sqlite" else 1
+
+
+def forget_tokens(using: str | None = None) -> None:
+    """Drop the tokens this thread's connection remembers (after it replaced some, or restored rows)."""
+    for alias in [using] if using else list(connections):
+        connections[alias].__dict__.pop("_clinrec_tokens", None)
+
+
+def current_tokens(labels: Iterable[str]) -> dict[str, str]:
+    """The committed tokens of these models, never older than one replaced before this request began.
+
+    Remembered per connection with a stamp (see the module's docstring): no query while the stamp holds.
     """
-    return dict(CacheVersion.objects.filter(label__in=labels).values_list("label", "token"))
+    connection = connections[router.db_for_read(CacheVersion)]
+    stamp = _stamp(connection)
+    memo = connection.__dict__.get("_clinrec_tokens")
+    if stamp is None or memo is None or memo[0] != stamp:
+        memo = (stamp, dict(CacheVersion.objects.values_list("label", "token")))
+        if stamp is not None:
+            connection.__dict__["_clinrec_tokens"] = memo
+    tokens = memo[1]
+    return {label: tokens[label] for label in labels if label in tokens}
 
 
-def read_cache_key(scope: str, model_classes: Iterable[type[models.Model]], request) -> str | None:
-    """The key for one read, or None when it must not be cached (a model without a token yet)."""
+def versions_of(model_classes: Iterable[type[models.Model]]) -> str | None:
+    """The versions of these models as this request sees them (a transaction's own writes included), or None
+    when a model has no token yet. Equal versions: nothing of these models changed in between."""
     labels = sorted({model_label(model) for model in model_classes})
     tokens = current_tokens(labels)
     if len(tokens) != len(labels):
         return None
     pending = _pending_bump(router.db_for_read(CacheVersion))
     own = pending.own_tokens if pending else {}
-    versions = ",".join(f"{label}={tokens[label]}{own.get(label, '')}" for label in labels)
+    return ",".join(f"{label}={tokens[label]}{own.get(label, '')}" for label in labels)
+
+
+def read_cache_key(scope: str, model_classes: Iterable[type[models.Model]], request) -> str | None:
+    """The key for one read, or None when it must not be cached (a model without a token yet)."""
+    versions = versions_of(model_classes)
+    if versions is None:
+        return None
     query = sorted(request.query_params.lists())
     # Scheme and host are part of the key: the `next`/`previous` links of a cached page are absolute URLs.
     origin = f"{request.scheme}://{request.get_host()}"
@@ -201,14 +289,20 @@ class CachedReadMixin:
 # --- wiring -------------------------------------------------------------------------------------------------
 
 
+def _tracked(model: type[models.Model]) -> bool:
+    return is_project_model(model) or is_auth_model(model)
+
+
 def _on_save_or_delete(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
-    if is_project_model(sender):
+    if sender is CacheVersion:  # rows written by hand or restored (loaddata): what this connection knows is old
+        forget_tokens(using)
+    elif _tracked(sender):
         bump_versions(sender, using=using)
 
 
 def _on_m2m_changed(sender, instance, model, action: str, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
     if action in {"post_add", "post_remove", "post_clear"}:
-        changed = [m for m in (sender, type(instance), model) if m is not None and is_project_model(m)]
+        changed = [m for m in (sender, type(instance), model) if m is not None and _tracked(m)]
         bump_versions(*changed, using=using)
 
 
@@ -217,6 +311,8 @@ def connect_invalidation_signals() -> None:
     post_save.connect(_on_save_or_delete, dispatch_uid="clinrec-cache-save")
     post_delete.connect(_on_save_or_delete, dispatch_uid="clinrec-cache-delete")
     m2m_changed.connect(_on_m2m_changed, dispatch_uid="clinrec-cache-m2m")
+    request_started.connect(_request_started, dispatch_uid="clinrec-cache-request-started")
+    request_finished.connect(_request_finished, dispatch_uid="clinrec-cache-request-finished")
     post_migrate.connect(
         replace_all_tokens, sender=apps.get_app_config("clinrec"), dispatch_uid="clinrec-cache-migrate"
     )

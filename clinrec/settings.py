@@ -157,7 +157,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock when a transaction starts, so two concurrent writers queue up instead
     # of one failing with "database is locked" when it upgrades its read lock.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     # A database host that drops packets must not hang every request for the kernel's TCP timeout.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
@@ -255,7 +254,8 @@ X_FRAME_OPTIONS = "DENY"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # JWT first so that an anonymous request gets 401 with a Bearer challenge, not 403.
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # perf: simplejwt with a per-user snapshot (user and permissions), dropped on any auth change.
+        "security.authentication.SnapshotJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["security.permissions.RoleModelPermissions"],
@@ -545,3 +545,20 @@ else:
 LOGGING["loggers"]["clinrec.security"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
 # History is evidence: the admin shows it but offers no "revert" (which would write over the record from it).
 SIMPLE_HISTORY_REVERT_DISABLED = True
+
+# --- Performance (issue 12): reads without transaction, persistent connections, population evaluation ----------
+
+# GET, HEAD and OPTIONS run outside the request transaction (writes keep ATOMIC_REQUESTS): must stay last.
+MIDDLEWARE += ["clinrec.read_transactions.ReadsOutsideTransactionMiddleware"]
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Persistent SQLite connections (CONN_MAX_AGE above, with health checks) are safe: Django ends every
+    # request's transaction before reusing a connection, and IMMEDIATE only concerns transactions, which
+    # reads no longer open. WAL lets readers and the one writer proceed at once (readers never block the
+    # write lock) and keeps durability with synchronous=FULL, SQLite's default. journal_mode is stored in the
+    # file; on an in-memory database (tests) SQLite keeps "memory" and ignores it.
+    DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL;"
+
+# The chunk task of a population run lives beside recommendations/tasks.py (see that module's docstring).
+CELERY_IMPORTS = ["recommendations.population_tasks"]
+# Patients per chunk (one Celery task each) of `POST /api/v1/evaluations/` and `manage.py evaluate_all`.
+POPULATION_CHUNK_SIZE = env_int("POPULATION_CHUNK_SIZE", 5000)

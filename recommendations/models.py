@@ -251,3 +251,49 @@ class RecommendationDailyCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recommendation_id} on {self.day}: {self.count}"
+
+
+class PopulationRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class PopulationRun(models.Model):
+    """One set-wise evaluation of many patients (all, or a list), split into chunks that run as tasks.
+
+    Each chunk adds its patients to `done`, its new recommendations to `counts` and its failure, if any, to
+    `errors`, under a lock on this row; the run is `done` when every patient is, `failed` when a chunk failed.
+    """
+
+    status = models.CharField(max_length=7, choices=PopulationRunStatus.choices, default=PopulationRunStatus.QUEUED)
+    evaluated_at = models.DateTimeField(help_text="The instant every patient of the run is evaluated at.")
+    rule_set = models.PositiveIntegerField(help_text="The rule-set version every chunk uses (active at the start).")
+    patient_ids = models.JSONField(null=True, blank=True, help_text="The patients asked for; null: all.")
+    chunk_size = models.PositiveIntegerField()
+    total = models.PositiveIntegerField(default=0, help_text="Patients to evaluate.")
+    done = models.PositiveIntegerField(default=0, help_text="Patients evaluated (or given up on) so far.")
+    chunks = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, help_text="New recommendations per definition id.")
+    errors = models.JSONField(default=list, help_text="One entry per failed chunk: its first patient and the error.")
+    timings = models.JSONField(default=dict, help_text="Seconds spent reading, evaluating and writing, summed.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "population evaluation"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=PopulationRunStatus.values), name="population_run_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"population run {self.pk} ({self.status}, {self.done}/{self.total})"

@@ -27,6 +27,7 @@ What evaluation gives after seeding (default thresholds):
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -220,3 +221,82 @@ def seed_mock_hospital(*, today: date | None = None) -> SeedReport:
         histories=histories,
         definitions=len(STANDARD_DEFINITIONS) + len(EXTRA_DEFINITIONS),
     )
+
+
+# --- a hospital of any size ----------------------------------------------------------------------------------
+
+SYNTHETIC_BATCH = 5000
+_FIRST_NAMES = ("Ada", "Bram", "Chen", "Dora", "Emil", "Fatma", "Gus", "Hana", "Ivo", "Jana", "Kofi", "Lena")
+_LAST_NAMES = ("Adler", "Banda", "Costa", "Dahl", "Evans", "Ferro", "Gupta", "Horn", "Ito", "Jones", "Kaya", "Lund")
+
+
+def synthetic_patient_id(*, seed: int, number: int) -> str:
+    """The id of the `number`-th synthetic patient of `seed`: the same patient whenever it is generated."""
+    return f"syn{seed}-{number:07d}"
+
+
+def _synthetic_patient(rng, *, patient_id: str, number: int, today: date) -> Patient:
+    age = rng.randint(18, 95)
+    height = round(rng.gauss(170, 10), 1)
+    bmi_target = min(max(rng.gauss(27, 5), 16), 48)
+    weight = round(bmi_target * (height / 100) ** 2, 1)
+    has_measures = rng.random() > 0.05  # a few patients have no height and weight on record
+    return Patient(
+        id=patient_id,
+        name=f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)} {number}",
+        sex=rng.choice(("female", "male", "female", "male", "other", "unknown")),
+        birth_date=birth_date_for(age=age, birthday_days_ago=rng.randint(0, 364), today=today)
+        if rng.random() > 0.03
+        else None,
+        height_cm=height if has_measures else None,
+        weight_kg=weight if has_measures else None,
+        bmi=compute_bmi(height_cm=height, weight_kg=weight) if has_measures else None,
+        chronic_pain=rng.random() < 0.25 + (0.2 if age >= 65 else 0),
+    )
+
+
+def _synthetic_history(rng, *, patient_id: str, count: int, now: datetime) -> list[PatientProcedure]:
+    entries = []
+    for _ in range(count):
+        procedure_id = rng.choice(PROCEDURES)[0]
+        # Most procedures lie in the last three years; a fair share in the last 90 days, so rehab rules fire.
+        days_ago = rng.randint(0, 120) if rng.random() < 0.3 else rng.randint(0, 3 * 365)
+        performed_at = now - timedelta(days=days_ago, minutes=rng.randint(0, 24 * 60 - 1))
+        entries.append(PatientProcedure(patient_id=patient_id, procedure_id=procedure_id, performed_at=performed_at))
+    return entries
+
+
+@transaction.atomic
+def seed_synthetic_patients(
+    *, count: int, seed: int = 1, procedures: int | None = None, today: date | None = None, progress=None
+) -> int:
+    """Add the synthetic patients 1..`count` of `seed` that do not exist yet, with their histories; in bulk.
+
+    Each patient is drawn from a generator seeded by (`seed`, its number), so a patient's facts do not depend
+    on how many were generated before it: running again with the same seed creates nothing twice, and a larger
+    `count` only adds the new ones. `procedures` fixes the history length (default: 0 to 5 per patient). Dates
+    are relative to `today`, like the named patients'. Returns how many patients were created.
+    Needs the catalogue of `seed_mock_hospital`.
+    """
+    today = today or timezone.localdate()
+    now = timezone.now()
+    ids = [synthetic_patient_id(seed=seed, number=number) for number in range(1, count + 1)]
+    existing = set(Patient.objects.filter(pk__startswith=f"syn{seed}-").values_list("pk", flat=True))
+    created = 0
+    for start in range(0, count, SYNTHETIC_BATCH):
+        patients, history = [], []
+        for number, patient_id in enumerate(ids[start : start + SYNTHETIC_BATCH], start=start + 1):
+            if patient_id in existing:
+                continue
+            rng = random.Random(seed * 10_000_019 + number)
+            patients.append(_synthetic_patient(rng, patient_id=patient_id, number=number, today=today))
+            length = procedures if procedures is not None else rng.randint(0, 5)
+            history.extend(_synthetic_history(rng, patient_id=patient_id, count=length, now=now))
+        Patient.objects.bulk_create(patients, batch_size=1000)
+        PatientProcedure.objects.bulk_create(history, batch_size=2000)
+        created += len(patients)
+        if progress is not None:
+            progress(min(start + SYNTHETIC_BATCH, count))
+    if created:
+        bump_versions(Patient, PatientProcedure)  # bulk_create sends no signals
+    return created

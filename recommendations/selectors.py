@@ -39,17 +39,18 @@ def patient_snapshot(*, patient: Patient) -> PatientSnapshot:
     )
 
 
-def population_snapshots(*, chunk_size: int = 2000) -> Iterator[PatientSnapshot]:
-    """A snapshot of every patient, for set-wise evaluation: one query, streamed (never one per patient).
+def population_snapshots(*, patient_ids: list[str] | None = None, chunk_size: int = 2000) -> Iterator[PatientSnapshot]:
+    """A snapshot of every patient (or of `patient_ids`), for set-wise evaluation: one query, streamed (never one
+    per patient).
 
     Patients are joined to their whole procedure history (a left join: one row per history entry, one row of
     nulls for a patient without history), ordered by patient, and grouped in Python; memory stays bounded by
     the driver's chunk.
     """
+    patients = live_patients() if patient_ids is None else live_patients().filter(pk__in=patient_ids)
     rows = (
         # Tombstones of a merge are not patients any more: their history lives on the target.
-        live_patients()
-        .order_by("pk", "-procedures__performed_at", "-procedures__pk")
+        patients.order_by("pk", "-procedures__performed_at", "-procedures__pk")
         .values_list(
             "pk",
             "birth_date",
@@ -96,3 +97,9 @@ def recommendation_counts() -> QuerySet[RecommendationDailyCount]:
     """Counts per recommendation and day, named as the definition is named now (the name at the time if gone)."""
     current_name = Recommendation.objects.filter(pk=OuterRef("recommendation_id")).values("name")[:1]
     return RecommendationDailyCount.objects.annotate(current_name=Coalesce(Subquery(current_name), F("name")))
+
+
+def unknown_patient_ids(patient_ids: list[str]) -> list[str]:
+    """The ids in `patient_ids` that name no patient, sorted."""
+    known = set(Patient.objects.filter(pk__in=set(patient_ids)).values_list("pk", flat=True))
+    return sorted(set(patient_ids) - known)

@@ -15,6 +15,7 @@ from patients.tombstones import validate_live_patient
 from recommendations.engine import RULES, InvalidParameters, config_from_parameters, parameters_json_schema
 from recommendations.models import (
     PatientRecommendation,
+    PopulationRun,
     Recommendation,
     RecommendationDailyCount,
     RecommendationEvent,
@@ -271,3 +272,48 @@ class RecommendationCountSerializer(serializers.ModelSerializer):
         model = RecommendationDailyCount
         fields = ["recommendation", "name", "day", "count"]
         read_only_fields = fields
+
+
+class PopulationRunRequestSerializer(serializers.Serializer):
+    """`POST /api/v1/evaluations/`: which patients (default: everyone) and how many per chunk."""
+
+    patients = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, allow_empty=False, max_length=1_000_000
+    )
+    chunk = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
+
+
+class PopulationRunSerializer(serializers.ModelSerializer):
+    """A population evaluation and how far it got."""
+
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PopulationRun
+        fields = [
+            "id",
+            "status",
+            "progress",
+            "evaluated_at",
+            "rule_set",
+            "chunk_size",
+            "chunks",
+            "chunks_done",
+            "counts",
+            "errors",
+            "timings",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}},
+            "required": ["done", "total"],
+        }
+    )
+    def get_progress(self, run: PopulationRun) -> dict:
+        return {"done": run.done, "total": run.total}

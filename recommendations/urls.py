@@ -5,6 +5,7 @@ from recommendations.merge_views import MergePatientView
 from recommendations.views import (
     EvaluatePatientView,
     PatientRecommendationViewSet,
+    PopulationRunViewSet,
     RecommendationAnalyticsViewSet,
     RecommendationEventViewSet,
     RecommendationViewSet,
@@ -15,6 +16,7 @@ router = SimpleRouter()
 router.register("recommendations", RecommendationViewSet, basename="recommendation")
 router.register("patient-recommendations", PatientRecommendationViewSet, basename="patient-recommendation")
 router.register("rule-sets", RuleSetViewSet, basename="rule-set")
+router.register("evaluations", PopulationRunViewSet, basename="population-run")
 router.register("events", RecommendationEventViewSet, basename="event")
 router.register("analytics/recommendations", RecommendationAnalyticsViewSet, basename="analytics-recommendation")
 

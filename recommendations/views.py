@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -10,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from clinrec.exceptions import Conflict
@@ -19,11 +21,13 @@ from patients.models import Patient
 from patients.tombstones import GONE
 from recommendations import selectors, services
 from recommendations.filters import PatientRecommendationFilter, RecommendationCountFilter, RecommendationEventFilter
-from recommendations.models import PatientRecommendation, Recommendation, RuleSet
+from recommendations.models import PatientRecommendation, PopulationRun, Recommendation, RuleSet
 from recommendations.serializers import (
     ActivationSerializer,
     EvaluationSerializer,
     PatientRecommendationSerializer,
+    PopulationRunRequestSerializer,
+    PopulationRunSerializer,
     RecommendationCountSerializer,
     RecommendationEventSerializer,
     RecommendationSerializer,
@@ -266,3 +270,51 @@ class RecommendationAnalyticsViewSet(mixins.ListModelMixin, viewsets.GenericView
     queryset = selectors.recommendation_counts()
     serializer_class = RecommendationCountSerializer
     filterset_class = RecommendationCountFilter
+
+
+@extend_schema_view(
+    retrieve=extend_schema(
+        summary="Follow a population evaluation",
+        description="Status, progress (done/total), new recommendations per definition, errors and timings.",
+        responses={200: PopulationRunSerializer, **READ_ERRORS, 404: NOT_FOUND},
+    ),
+    list=extend_schema(
+        summary="List population evaluations", responses={200: PopulationRunSerializer(many=True), **READ_ERRORS}
+    ),
+)
+class PopulationRunViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Population evaluations: every patient (or a list) evaluated set-wise, in chunks run by the workers.
+
+    Not cached: a run's progress changes in the workers.
+    """
+
+    queryset = PopulationRun.objects.all()
+    serializer_class = PopulationRunSerializer
+
+    @extend_schema(
+        summary="Evaluate the population",
+        description=(
+            "Starts a set-wise evaluation of every patient (or of `patients`) with the active rule set and answers "
+            "202 with the run and its `Location`; the chunks run on the Celery workers (embedded: before the "
+            "answer). New recommendations get their provenance and a pending event, which the outbox relay "
+            "publishes. An unknown patient id is a 400 naming it. Admin role."
+        ),
+        request=PopulationRunRequestSerializer,
+        responses={202: PopulationRunSerializer, **READ_ERRORS, 400: BAD_REQUEST},
+    )
+    def create(self, request):
+        query = PopulationRunRequestSerializer(data=request.data)
+        query.is_valid(raise_exception=True)
+        patient_ids = query.validated_data.get("patients")
+        if patient_ids is not None and (unknown := selectors.unknown_patient_ids(patient_ids)):
+            raise ValidationError({"patients": [f"No patient with id {', '.join(map(repr, unknown[:20]))}."]})
+        run, chunks = services.start_population_run(
+            patient_ids=patient_ids,
+            chunk_size=query.validated_data.get("chunk", settings.POPULATION_CHUNK_SIZE),
+            requested_by=request.user,
+        )
+        services.dispatch_population_run(run=run, chunks=chunks)
+        location = reverse("population-run-detail", kwargs={"pk": run.pk}, request=request)
+        return Response(
+            PopulationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED, headers={"Location": location}
+        )

@@ -1,9 +1,18 @@
-"""Benchmark of ClinRec's hot paths: queries and latency per request, printed as a table.
+"""Benchmark of ClinRec: queries and latency per request in-process, or throughput under load over HTTP.
 
-Runs in a throwaway test database (never the one `make run` uses) with the configured settings, so
+Both run against a throwaway database (never the one `make run` uses) with the configured settings, so
 `DATABASE_URL=postgres://… REDIS_URL=redis://… python scripts/benchmark.py` measures the production shape.
 
-    python scripts/benchmark.py [--rows 500] [--repeat 30]
+    python scripts/benchmark.py [--rows 500] [--repeat 30]          # queries and latency (make benchmark)
+    python scripts/benchmark.py --load [--duration 10] [--rounds 3]  # req/s, p50, p99 (make bench)
+
+`--load` builds the throwaway database with the app's own commands, starts gunicorn (2 workers) on a free
+loopback port and loads it with wrk (installed with apt-get when missing; scripts/load.py says how), 16
+connections: a cached patient read as an admin and as a viewer, a page of 50 patient procedures with
+`expand`, the evaluation of a patient with a 100-procedure history, and, side by side, a bare Django view
+serving the same patient (scripts/bench_bare.py), with each row's ratio to it. Rounds alternate the cases;
+each figure is the median of the rounds. `--app-dir` benchmarks another checkout of ClinRec (e.g. main, for a
+before/after) with this one's tools.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ from django.test.runner import DiscoverRunner  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_hospital(rows: int) -> None:
@@ -75,7 +86,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=500, help="patients, and procedures of the heavy patient")
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--load", action="store_true", help="throughput under load over HTTP (make bench)")
+    parser.add_argument("--duration", type=float, default=10.0, help="--load: seconds per case and round")
+    parser.add_argument("--rounds", type=int, default=3, help="--load: rounds (the cases alternate)")
+    parser.add_argument("--connections", type=int, default=16, help="--load: open connections")
+    parser.add_argument("--app-dir", type=Path, default=ROOT, help="--load: the ClinRec checkout to serve")
     args = parser.parse_args()
+    if args.load:
+        from scripts.load import run_load_benchmark
+
+        run_load_benchmark(
+            app_dir=args.app_dir.resolve(),
+            duration=args.duration,
+            rounds=args.rounds,
+            connections=args.connections,
+        )
+        return
 
     setup_test_environment()
     # Its own test database: never the one `make run` uses, nor the test suite's `test_…` one.

@@ -29,6 +29,8 @@ CLINICAL_MODELS = {
         # Rule sets: every role reads them; only the admin role creates and activates versions.
         "ruleset",
         "rulesetactivation",
+        # Population evaluations: every role follows them; only the admin role (add_) starts one.
+        "populationrun",
     ),
 }
 CLINICIAN_WRITES = {

@@ -360,6 +360,7 @@ def test_patch_that_changes_nothing_writes_nothing(clinician_client, patient):
 
 
 def test_if_match_costs_no_extra_query(clinician_client, patient, django_assert_num_queries):
+    clinician_client.get(PATIENT)  # the same footing for both: the clinician's role snapshot taken
     with CaptureQueriesContext(connection) as unconditional:
         assert clinician_client.patch(PATIENT, {"name": "First"}, format="json").status_code == 200
     without_if_match = len(unconditional.captured_queries)  # counted now: the next request clears the log

@@ -8,7 +8,6 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from clinrec.openapi import BAD_REQUEST, NOT_FOUND, READ_ERRORS, ErrorSerializer
 from interop import selectors
@@ -21,6 +20,7 @@ from interop.cds.serializers import (
     FeedbackSerializer,
     HookRequestSerializer,
 )
+from security.authentication import SnapshotJWTAuthentication
 from security.permissions import requires_permission
 
 PRECONDITION_FAILED = OpenApiResponse(
@@ -53,7 +53,7 @@ class CdsFeedbackCaller(CdsCaller):
 
 
 class CdsView(APIView):
-    authentication_classes = [CdsHooksJWTAuthentication, JWTAuthentication, SessionAuthentication]
+    authentication_classes = [CdsHooksJWTAuthentication, SnapshotJWTAuthentication, SessionAuthentication]
     permission_classes = [CdsCaller]
 
     def service(self, service_id: str) -> hooks.CdsService:

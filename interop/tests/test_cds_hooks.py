@@ -375,8 +375,9 @@ def test_a_prefetch_call_reads_the_catalogue_once_however_many_procedures(
     prefetch = stranger_prefetch()
     knee = prefetch["procedures"]["entry"][0]["resource"]
     prefetch["procedures"]["entry"] = [{"resource": knee}] * 30
-    # Two savepoints and their releases, the user and their two permission queries, then the catalogue, the
-    # active rule set, the definitions, the active links, and the three cards in one insert.
-    with django_assert_num_queries(12):
+    # Two savepoints and their releases, the version tokens, the user and their two permission queries (the
+    # client's first request takes its role snapshot), then the catalogue, the active rule set, the definitions,
+    # the active links, and the three cards in one insert.
+    with django_assert_num_queries(13):
         body = call(viewer_client, hook_request("ehr-777", prefetch=prefetch))
     assert len(body["cards"]) == 3

@@ -4,6 +4,7 @@
 - `rule_sets`: versions of the rules' parameters, and activating one;
 - `provenance`: why a recommendation exists (rule, rule set, facts, engine; or who recorded it);
 - `impact`: what a rule-set version would change across the population;
+- `population`: evaluate the whole population (or a list) set-wise, in chunks run as tasks;
 - `outbox`: record a recommendation with its event, and publish events to the broker;
 - `consumer`: what the worker does with an event (log, notify, count);
 - `merge`: fold a duplicate patient into another (history, links, events), leaving a tombstone.
@@ -38,6 +39,11 @@ from recommendations.services.outbox import (
     record_recommendation,
     requeue_failed_events,
 )
+from recommendations.services.population import (
+    dispatch_population_run,
+    evaluate_chunk,
+    start_population_run,
+)
 from recommendations.services.provenance import manual_provenance, record_manual_recommendation
 from recommendations.services.rule_sets import (
     RuleSetError,
@@ -66,6 +72,9 @@ __all__ = [
     "rule_set_impact",
     "announce_recommendation",
     "count_recommendation",
+    "dispatch_population_run",
+    "evaluate_chunk",
+    "start_population_run",
     "definitions_for_rules",
     "evaluate_patient",
     "get_engine",

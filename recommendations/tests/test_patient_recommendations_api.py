@@ -217,8 +217,9 @@ def test_expand_one_keeps_the_other_as_id(viewer_client, several):
 def test_expanded_list_does_not_query_per_row(viewer_client, several, django_assert_num_queries):
     for _ in range(10):
         PatientRecommendationFactory()
-    # The request's savepoint and its release, the user, their user and group permissions, the read cache's
-    # version tokens, the count, and one page with both relations joined: the same 8 whatever the number of rows.
+    # The request's savepoint and its release, the read cache's version tokens, the user and their user and group
+    # permissions (this client's first request takes its role snapshot), the count, and one page with both
+    # relations joined: the same 8 whatever the number of rows.
     with django_assert_num_queries(8):
         response = viewer_client.get(URL, {"expand": "patient,recommendation"})
     assert response.json()["count"] == 14
