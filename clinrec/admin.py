@@ -59,3 +59,17 @@ class ClinRecAdminSite(admin.AdminSite):
                 admin_class.__name__, (SafeChangeListMixin, admin_class), {"__module__": admin_class.__module__}
             )
         return super().register(model_or_iterable, admin_class, **options)
+
+
+class ReadOnlyAdminMixin:
+    """For records only the code writes (events, merge records, the role groups): shown, never added, changed or
+    deleted through the admin."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

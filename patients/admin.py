@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
+from clinrec.admin import ReadOnlyAdminMixin
 from patients.models import Patient, PatientMerge
 from patients.services import compute_bmi, create_patient, update_patient
 from procedures.models import PatientProcedure
@@ -165,18 +166,9 @@ class PatientAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(PatientMerge)
-class PatientMergeAdmin(admin.ModelAdmin):
+class PatientMergeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The record of each merge (read-only: merges are made with the patient list's "Merge into…" action)."""
 
     list_display = ["source", "target", "merged_by", "merged_at"]
     readonly_fields = ["source", "target", "merged_by", "merged_at", "moved", "collapsed"]
     search_fields = ["source__id", "target__id"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

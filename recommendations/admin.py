@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from clinrec.admin import ReadOnlyAdminMixin
 from clinrec.admin_display import short_datetime
 from patients.admin import PatientAdmin
 from patients.models import Patient
@@ -344,17 +345,8 @@ class PatientRecommendationAdmin(SimpleHistoryAdmin):
         obj._state.adding = False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Visible to support, changed only by the system."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _patient_name(patient_id_field: str) -> Subquery:

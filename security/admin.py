@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from rest_framework_simplejwt.token_blacklist.admin import OutstandingTokenAdmin as LibraryOutstandingTokenAdmin
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
+from clinrec.admin import ReadOnlyAdminMixin
 from security import services
 from security.roles import ROLES
 
@@ -86,22 +87,13 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Group)
-class RoleGroupAdmin(DjangoGroupAdmin):
+class RoleGroupAdmin(ReadOnlyAdminMixin, DjangoGroupAdmin):
     """The role groups, read-only: `security/roles.py` defines them and every `migrate` resets them to it."""
 
     CODE_OWNS_THEM = (
         "Roles are defined in the code (security/roles.py) and reset after every migrate; "
         "give a user a role on the user's page."
     )
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {**(extra_context or {}), "subtitle": self.CODE_OWNS_THEM})
