@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(bind=True, name="recommendations.handle_recommendation_event", max_retries=None)
 def handle_recommendation_event_task(self, event_id: int) -> bool:
-    """Consume one recommendation event; retried with exponential backoff, then marked `failed`."""
+    """Fan one recommendation event out to its consumers' deliveries; retried with backoff, then `failed`."""
     try:
         return services.handle_recommendation_event(event_id=event_id)
     except Exception as exc:
@@ -29,6 +29,20 @@ def handle_recommendation_event_task(self, event_id: int) -> bool:
         services.record_event_failure(event_id=event_id, error=f"handling failed: {exc!r}", final=final)
         if final:
             logger.error("Event %s failed after %s retries: %r", event_id, self.request.retries, exc)
+            return False
+        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 300)) from exc
+
+
+@shared_task(bind=True, name="recommendations.deliver_event", max_retries=None)
+def deliver_event_task(self, delivery_id: int) -> bool:
+    """Run one consumer's delivery of one event; retried on its own with exponential backoff, then `failed`."""
+    try:
+        return services.deliver_event(delivery_id=delivery_id)
+    except Exception as exc:
+        final = self.request.retries >= settings.EVENT_HANDLER_MAX_RETRIES
+        services.record_delivery_failure(delivery_id=delivery_id, error=f"{exc}"[:2000] or repr(exc), final=final)
+        if final:
+            logger.error("Delivery %s failed after %s retries: %r", delivery_id, self.request.retries, exc)
             return False
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 300)) from exc
 

@@ -5,12 +5,14 @@
 - `provenance`: why a recommendation exists (rule, rule set, facts, engine; or who recorded it);
 - `impact`: what a rule-set version would change across the population;
 - `outbox`: record a recommendation with its event, and publish events to the broker;
-- `consumer`: what the worker does with an event (log, notify, count).
+- `consumer`: what the worker does with an event: one delivery per consumer (recommendations/consumers);
+- `deliveries`: running, failing and requeueing one consumer's delivery of one event.
 
 The life of an event: `record_recommendation` writes the patient recommendation and its event (the outbox
 row) in one transaction; after the commit `publish_pending_events` sends it to the broker and marks it
-`published` once the broker confirmed it; the worker runs `handle_recommendation_event`, which logs, notifies,
-counts and marks it `consumed`, and does nothing for an event it already consumed. The relay (the same
+`published` once the broker confirmed it; the worker runs `handle_recommendation_event`, which writes one delivery per
+enabled consumer and runs each as a task of its own (`deliver_event`); the event is `consumed` once all are
+delivered, and a consumed event is not handled again. The relay (the same
 service, run by beat) sends what is still pending and publishes again what was published but never consumed.
 """
 
@@ -20,6 +22,7 @@ from recommendations.services.consumer import (
     notify_care_team,
     record_event_failure,
 )
+from recommendations.services.deliveries import deliver_event, record_delivery_failure, requeue_deliveries
 from recommendations.services.evaluation import (
     NOTHING_TO_RECOMMEND,
     EvaluatedRecommendation,
@@ -32,6 +35,8 @@ from recommendations.services.evaluation import (
 from recommendations.services.impact import RuleSetImpact, rule_set_impact
 from recommendations.services.outbox import (
     announce_recommendation,
+    announce_status_change,
+    change_recommendation_status,
     publish_pending_events,
     record_recommendation,
     requeue_failed_events,
@@ -60,6 +65,11 @@ __all__ = [
     "record_manual_recommendation",
     "rule_set_impact",
     "announce_recommendation",
+    "announce_status_change",
+    "change_recommendation_status",
+    "deliver_event",
+    "record_delivery_failure",
+    "requeue_deliveries",
     "count_recommendation",
     "definitions_for_rules",
     "evaluate_patient",

@@ -1,0 +1,158 @@
+"""Running one delivery (one consumer, one event), recording its failures, and requeueing failed ones.
+
+Ordinary consumers run inside the transaction that locks their delivery row and marks it delivered: exactly
+once for what they write to the database, at least once for what they send (a crash before the commit sends
+again, with the same message control id). At-most-once consumers (the e-mail) are claimed first; see
+`recommendations.consumers` for the trade-off.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from recommendations.consumers import EventConsumer, NothingDone, enabled_consumers
+from recommendations.models import Delivery, DeliveryStatus, EventStatus, RecommendationEvent
+
+logger = logging.getLogger(__name__)
+
+OUTCOME_UNKNOWN = (
+    "Outcome unknown: the {consumer} delivery was claimed at {claimed_at:%Y-%m-%d %H:%M:%S} UTC and never "
+    "confirmed (the worker stopped between acting and recording it); not done again, at most once. Check the "
+    "receiving side; requeue it only to do it again."
+)
+
+
+def deliver_event(*, delivery_id: int) -> bool:
+    """Run one pending delivery; returns False if there was nothing to do. Raises if the consumer failed."""
+    delivery = Delivery.objects.select_related("event").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        return False
+    consumer = enabled_consumers().get(delivery.consumer)
+    if consumer is None:
+        _fail(delivery_id=delivery_id, error=f"Consumer {delivery.consumer!r} is not enabled (EVENT_CONSUMERS).")
+        return False
+    if consumer.at_most_once:
+        return _deliver_at_most_once(delivery_id=delivery_id, consumer=consumer)
+    return _deliver_in_transaction(delivery_id=delivery_id, consumer=consumer)
+
+
+@transaction.atomic
+def _deliver_in_transaction(*, delivery_id: int, consumer: EventConsumer) -> bool:
+    delivery = _locked_pending(delivery_id)
+    if delivery is None:
+        return False
+    consumer.handle(delivery.event)
+    _mark_delivered(delivery)
+    return True
+
+
+def _deliver_at_most_once(*, delivery_id: int, consumer: EventConsumer) -> bool:
+    with transaction.atomic():
+        delivery = _locked_pending(delivery_id)
+        if delivery is None:
+            return False
+        if delivery.claimed_at is not None:
+            error = OUTCOME_UNKNOWN.format(consumer=consumer.name, claimed_at=delivery.claimed_at)
+            _fail(delivery_id=delivery_id, error=error)
+            logger.error("Delivery %s: %s", delivery_id, error)
+            return False
+        delivery.claimed_at = timezone.now()
+        delivery.save(update_fields=["claimed_at"])
+    try:
+        consumer.handle(delivery.event)
+    except NothingDone:
+        Delivery.objects.filter(pk=delivery_id).update(claimed_at=None)  # nothing went out: free to try again
+        raise
+    with transaction.atomic():
+        delivery = _locked_pending(delivery_id)
+        if delivery is not None:
+            _mark_delivered(delivery)
+    return True
+
+
+def _locked_pending(delivery_id: int) -> Delivery | None:
+    delivery = Delivery.objects.select_for_update().select_related("event").filter(pk=delivery_id).first()
+    return delivery if delivery is not None and delivery.status == DeliveryStatus.PENDING else None
+
+
+def _mark_delivered(delivery: Delivery) -> None:
+    delivery.status = DeliveryStatus.DELIVERED
+    delivery.delivered_at = timezone.now()
+    delivery.attempts = F("attempts") + 1
+    delivery.last_error = ""
+    delivery.save(update_fields=["status", "delivered_at", "attempts", "last_error"])
+    settle_event(event_id=delivery.event_id)
+
+
+def record_delivery_failure(*, delivery_id: int, error: str, final: bool) -> None:
+    """Count a failed attempt and keep its error; after the last retry the delivery is `failed`."""
+    with transaction.atomic():
+        updated = (
+            Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+            .select_for_update()
+            .values_list("event_id", flat=True)
+            .first()
+        )
+        if updated is None:
+            return
+        changes = {"attempts": F("attempts") + 1, "last_error": error[:2000]}
+        if final:
+            changes["status"] = DeliveryStatus.FAILED
+        Delivery.objects.filter(pk=delivery_id).update(**changes)
+        if final:
+            settle_event(event_id=updated)
+
+
+def _fail(*, delivery_id: int, error: str) -> None:
+    with transaction.atomic():
+        event_id = Delivery.objects.filter(pk=delivery_id).values_list("event_id", flat=True).first()
+        Delivery.objects.filter(pk=delivery_id).update(status=DeliveryStatus.FAILED, last_error=error[:2000])
+        if event_id is not None:
+            settle_event(event_id=event_id)
+
+
+def settle_event(*, event_id: int) -> None:
+    """Set the event's status from its deliveries: `consumed` when all are delivered, `failed` once one failed
+    and none is pending; otherwise it stays as it is (published: the relay re-publishes it if it stalls)."""
+    event = RecommendationEvent.objects.select_for_update().filter(pk=event_id).first()
+    if event is None or event.status == EventStatus.CONSUMED:
+        return
+    deliveries = list(Delivery.objects.filter(event_id=event_id).values_list("consumer", "status", "last_error"))
+    statuses = {status for _consumer, status, _error in deliveries}
+    if statuses <= {DeliveryStatus.DELIVERED}:
+        event.status, event.consumed_at, event.last_error = EventStatus.CONSUMED, timezone.now(), ""
+        event.save(update_fields=["status", "consumed_at", "last_error"])
+    elif DeliveryStatus.FAILED in statuses and DeliveryStatus.PENDING not in statuses:
+        failed = [f"{consumer}: {error}" for consumer, status, error in deliveries if status == DeliveryStatus.FAILED]
+        event.status, event.last_error = EventStatus.FAILED, "; ".join(failed)[:2000]
+        event.save(update_fields=["status", "last_error"])
+
+
+@transaction.atomic
+def requeue_deliveries(*, consumer: str | None = None, status: str = DeliveryStatus.FAILED) -> int:
+    """Put deliveries (failed ones by default) back to pending and run them again; returns how many.
+
+    A requeued e-mail whose outcome was unknown is sent again: requeueing is the operator's decision to.
+    Their events go back to `published` (no longer failed) and the deliveries are sent after the commit.
+    """
+    from recommendations import tasks
+
+    deliveries = Delivery.objects.select_for_update().filter(status=status)
+    if consumer:
+        deliveries = deliveries.filter(consumer=consumer)
+    rows = list(deliveries.values_list("pk", "event_id"))
+    if not rows:
+        return 0
+    ids = [pk for pk, _event in rows]
+    Delivery.objects.filter(pk__in=ids).update(status=DeliveryStatus.PENDING, claimed_at=None, attempts=0)
+    RecommendationEvent.objects.filter(Q(pk__in={event for _pk, event in rows}), ~Q(status=EventStatus.PENDING)).update(
+        status=EventStatus.PUBLISHED
+    )
+    for pk in ids:
+        transaction.on_commit(partial(tasks.deliver_event_task.apply_async, args=[pk]))
+    return len(ids)
