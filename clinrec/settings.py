@@ -506,6 +506,5 @@ if HL7_MLLP_HOST:
 FHIR_PUSH_URL = env("FHIR_PUSH_URL")
 FHIR_PUSH_TOKEN = env("FHIR_PUSH_TOKEN")
 FHIR_PUSH_TIMEOUT_SECONDS = env_float("FHIR_PUSH_TIMEOUT_SECONDS", 10.0)
-FHIR_PUSH_IDENTIFIER_SYSTEM = env("FHIR_PUSH_IDENTIFIER_SYSTEM", "urn:clinrec:patient-recommendation")
 if FHIR_PUSH_URL:
     EVENT_CONSUMERS.append("interop.fhir.push.FhirPushConsumer")

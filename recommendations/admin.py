@@ -20,6 +20,8 @@ from django.utils.html import format_html
 from recommendations.definitions import RULE_CHOICES
 from recommendations.engine import ENABLED, RULES, InvalidParameters, config_from_parameters
 from recommendations.models import (
+    Delivery,
+    DeliveryStatus,
     Notification,
     PatientRecommendation,
     Recommendation,
@@ -33,6 +35,7 @@ from recommendations.services import (
     activate_rule_set,
     active_rule_set,
     announce_recommendation,
+    change_recommendation_status,
     create_rule_set,
     manual_provenance,
     rule_set_impact,
@@ -256,9 +259,12 @@ class PatientRecommendationAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: PatientRecommendation, form, change: bool) -> None:
         if not change:  # recorded by hand: who did it is its provenance
             obj.provenance = manual_provenance(recorded_by=request.user, via="admin")
+        previous = form.initial.get("status", obj.status) if change else None
         super().save_model(request, obj, form, change)
         if not change:  # announced like any new recommendation: an event, then a notice to the care team
             announce_recommendation(link=obj)
+        elif previous is not None:  # dismissed or completed: an event for the order systems
+            change_recommendation_status(link=obj, previous=previous)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -304,3 +310,25 @@ class RecommendationDailyCountAdmin(ReadOnlyAdmin):
     list_filter = ["day", "recommendation_id"]
     search_fields = ["recommendation_id", "name"]
     date_hierarchy = "day"
+
+
+# --- Deliveries: one consumer's handling of one event (issue 10) ------------------------------------------------
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    """Each consumer's delivery of each event; failed ones can be requeued (the same service as the command)."""
+
+    list_display = ["id", "event", "consumer", "status", "attempts", "delivered_at", "last_error"]
+    list_filter = ["consumer", "status"]
+    search_fields = ["event__id", "event__patient_id", "last_error"]
+    list_select_related = ["event"]
+    actions = ["requeue_failed"]
+
+    @admin.action(description="Requeue the selected failed deliveries", permissions=["view"])
+    def requeue_failed(self, request, queryset) -> None:
+        from recommendations.services import requeue_deliveries
+
+        ids = list(queryset.filter(status=DeliveryStatus.FAILED).values_list("pk", flat=True))
+        count = requeue_deliveries(delivery_ids=ids) if ids else 0
+        self.message_user(request, f"Requeued {count} failed deliveries.", messages.SUCCESS)

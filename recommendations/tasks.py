@@ -15,6 +15,7 @@ from django.conf import settings
 from kombu import Connection
 
 from recommendations import services
+from recommendations.consumers import PermanentFailure
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def deliver_event_task(self, delivery_id: int) -> bool:
     try:
         return services.deliver_event(delivery_id=delivery_id)
     except Exception as exc:
-        final = self.request.retries >= settings.EVENT_HANDLER_MAX_RETRIES
+        final = isinstance(exc, PermanentFailure) or self.request.retries >= settings.EVENT_HANDLER_MAX_RETRIES
         services.record_delivery_failure(delivery_id=delivery_id, error=f"{exc}"[:2000] or repr(exc), final=final)
         if final:
             logger.error("Delivery %s failed after %s retries: %r", delivery_id, self.request.retries, exc)

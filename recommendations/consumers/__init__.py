@@ -34,6 +34,11 @@ class NothingDone(Exception):
     its claim is released and the delivery retried. Any other exception leaves the claim: outcome unknown."""
 
 
+class PermanentFailure(Exception):
+    """Raised by a consumer whose receiver refused the event (HL7 AE/AR, an HTTP 4xx): retrying cannot help, so
+    the delivery is failed at once with this text (an operator can requeue it once the cause is fixed)."""
+
+
 @runtime_checkable
 class EventConsumer(Protocol):
     """What the delivery runner needs of a consumer."""

@@ -134,7 +134,9 @@ def settle_event(*, event_id: int) -> None:
 
 
 @transaction.atomic
-def requeue_deliveries(*, consumer: str | None = None, status: str = DeliveryStatus.FAILED) -> int:
+def requeue_deliveries(
+    *, consumer: str | None = None, status: str = DeliveryStatus.FAILED, delivery_ids: list[int] | None = None
+) -> int:
     """Put deliveries (failed ones by default) back to pending and run them again; returns how many.
 
     A requeued e-mail whose outcome was unknown is sent again: requeueing is the operator's decision to.
@@ -145,6 +147,8 @@ def requeue_deliveries(*, consumer: str | None = None, status: str = DeliverySta
     deliveries = Delivery.objects.select_for_update().filter(status=status)
     if consumer:
         deliveries = deliveries.filter(consumer=consumer)
+    if delivery_ids is not None:
+        deliveries = deliveries.filter(pk__in=delivery_ids)
     rows = list(deliveries.values_list("pk", "event_id"))
     if not rows:
         return 0
