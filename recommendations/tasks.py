@@ -15,7 +15,6 @@ from django.conf import settings
 from kombu import Connection
 
 from recommendations import services
-from recommendations.consumers import PermanentFailure
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +35,14 @@ def handle_recommendation_event_task(self, event_id: int) -> bool:
 
 @shared_task(bind=True, name="recommendations.deliver_event", max_retries=None)
 def deliver_event_task(self, delivery_id: int) -> bool:
-    """Run one consumer's delivery of one event; retried on its own with exponential backoff, then `failed`."""
-    try:
-        return services.deliver_event(delivery_id=delivery_id)
-    except Exception as exc:
-        final = isinstance(exc, PermanentFailure) or self.request.retries >= settings.EVENT_HANDLER_MAX_RETRIES
-        services.record_delivery_failure(delivery_id=delivery_id, error=f"{exc}"[:2000] or repr(exc), final=final)
-        if final:
-            logger.error("Delivery %s failed after %s retries: %r", delivery_id, self.request.retries, exc)
-            return False
-        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 300)) from exc
+    """Retry one consumer's delivery of one event, on its own, with exponential backoff; then it is `failed`.
+
+    The event task runs every delivery once in line; only a failed one comes here.
+    """
+    retry_in = services.attempt_delivery(delivery_id=delivery_id)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in)
+    return True
 
 
 @shared_task(name="recommendations.publish_pending_events")

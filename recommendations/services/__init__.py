@@ -22,7 +22,12 @@ from recommendations.services.consumer import (
     notify_care_team,
     record_event_failure,
 )
-from recommendations.services.deliveries import deliver_event, record_delivery_failure, requeue_deliveries
+from recommendations.services.deliveries import (
+    attempt_delivery,
+    deliver_event,
+    record_delivery_failure,
+    requeue_deliveries,
+)
 from recommendations.services.evaluation import (
     NOTHING_TO_RECOMMEND,
     EvaluatedRecommendation,
@@ -67,6 +72,7 @@ __all__ = [
     "announce_recommendation",
     "announce_status_change",
     "change_recommendation_status",
+    "attempt_delivery",
     "deliver_event",
     "record_delivery_failure",
     "requeue_deliveries",

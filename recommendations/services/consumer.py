@@ -1,7 +1,8 @@
 """The event consumer: what the worker does with an event: fan it out, one delivery per enabled consumer.
 
-`handle_recommendation_event` (the event task) writes the event's missing delivery rows and hands every pending
-one to its own task (`deliver_event`); each delivery is run, retried and failed on its own, and the event is
+`handle_recommendation_event` (the event task) writes the event's missing delivery rows and runs every pending
+one, each in its own transaction; a failed one goes to a task of its own (`deliver_event`) that retries it
+alone with backoff, until it is delivered or `failed`; and the event is
 `consumed` once all its deliveries are delivered. It is driven by the event row alone (no signal), so events
 written by bulk inserts fan out alike; a re-published event only re-sends its deliveries still pending.
 """
@@ -18,7 +19,7 @@ from recommendations.consumers import enabled_consumers
 from recommendations.consumers.analytics import count_recommendation
 from recommendations.consumers.email import notify_care_team
 from recommendations.models import Delivery, DeliveryStatus, EventStatus, RecommendationEvent
-from recommendations.services.deliveries import settle_event
+from recommendations.services.deliveries import attempt_delivery, settle_event
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,12 @@ def handle_recommendation_event(*, event_id: int) -> bool:
     pending = fan_out_event(event_id=event_id)
     if pending is None:
         return False
+    # Each delivery runs once here, in a transaction of its own (one message per event, not one per consumer);
+    # a failed one is handed to a task of its own, which retries it alone with backoff.
     for delivery_id in pending:
-        tasks.deliver_event_task.apply_async(args=[delivery_id])
+        retry_in = attempt_delivery(delivery_id=delivery_id)
+        if retry_in is not None:
+            tasks.deliver_event_task.apply_async(args=[delivery_id], countdown=retry_in)
     return True
 
 

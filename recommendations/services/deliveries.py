@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 from functools import partial
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from recommendations.consumers import EventConsumer, NothingDone, enabled_consumers
+from recommendations.consumers import EventConsumer, NothingDone, PermanentFailure, enabled_consumers
 from recommendations.models import Delivery, DeliveryStatus, EventStatus, RecommendationEvent
 
 logger = logging.getLogger(__name__)
@@ -89,23 +90,43 @@ def _mark_delivered(delivery: Delivery) -> None:
     settle_event(event_id=delivery.event_id)
 
 
-def record_delivery_failure(*, delivery_id: int, error: str, final: bool) -> None:
-    """Count a failed attempt and keep its error; after the last retry the delivery is `failed`."""
-    with transaction.atomic():
-        updated = (
-            Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
-            .select_for_update()
-            .values_list("event_id", flat=True)
-            .first()
+def attempt_delivery(*, delivery_id: int) -> float | None:
+    """Run one delivery; if it failed and may be tried again, return in how many seconds (exponential backoff).
+
+    A failure is counted on the delivery with its error; a PermanentFailure, or the attempt past
+    EVENT_HANDLER_MAX_RETRIES retries, marks it `failed`. Never raises for the consumer's failure.
+    """
+    try:
+        deliver_event(delivery_id=delivery_id)
+    except Exception as exc:  # noqa: BLE001 - whatever the consumer raised is this delivery's failure
+        attempts = record_delivery_failure(
+            delivery_id=delivery_id, error=str(exc) or repr(exc), permanent=isinstance(exc, PermanentFailure)
         )
-        if updated is None:
-            return
-        changes = {"attempts": F("attempts") + 1, "last_error": error[:2000]}
+        if attempts is None:
+            logger.error("Delivery %s failed for good: %r", delivery_id, exc)
+            return None
+        logger.warning("Delivery %s failed (attempt %s), retried: %r", delivery_id, attempts, exc)
+        return float(min(2 ** (attempts - 1), 300))
+    return None
+
+
+def record_delivery_failure(*, delivery_id: int, error: str, permanent: bool = False) -> int | None:
+    """Count a failed attempt and keep its error; returns the attempts so far, or None once the delivery is
+    `failed` (a permanent failure, or the retries spent)."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().filter(pk=delivery_id, status=DeliveryStatus.PENDING).first()
+        if delivery is None:
+            return None
+        delivery.attempts += 1
+        delivery.last_error = error[:2000]
+        final = permanent or delivery.attempts > settings.EVENT_HANDLER_MAX_RETRIES
         if final:
-            changes["status"] = DeliveryStatus.FAILED
-        Delivery.objects.filter(pk=delivery_id).update(**changes)
+            delivery.status = DeliveryStatus.FAILED
+        delivery.save(update_fields=["attempts", "last_error", "status"])
         if final:
-            settle_event(event_id=updated)
+            settle_event(event_id=delivery.event_id)
+            return None
+        return delivery.attempts
 
 
 def _fail(*, delivery_id: int, error: str) -> None:
