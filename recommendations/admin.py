@@ -325,7 +325,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ["event"]
     actions = ["requeue_failed"]
 
-    @admin.action(description="Requeue the selected failed deliveries", permissions=["view"])
+    def has_requeue_permission(self, request) -> bool:
+        return request.user.has_perm("recommendations.change_delivery")
+
+    @admin.action(description="Requeue the selected failed deliveries", permissions=["requeue"])
     def requeue_failed(self, request, queryset) -> None:
         from recommendations.services import requeue_deliveries
 

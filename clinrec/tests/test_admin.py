@@ -17,6 +17,7 @@ from patients.models import Patient
 from patients.tests.factories import PatientFactory
 from procedures.tests.factories import PatientProcedureFactory, ProcedureFactory
 from recommendations.models import (
+    Delivery,
     Notification,
     PatientRecommendation,
     Recommendation,
@@ -28,7 +29,7 @@ from security.roles import CLINICIAN, VIEWER
 
 pytestmark = pytest.mark.django_db
 
-READ_ONLY_MODELS = {RecommendationEvent, Notification, RecommendationDailyCount}
+READ_ONLY_MODELS = {RecommendationEvent, Notification, RecommendationDailyCount, Delivery}
 # Refresh tokens are issued by logging in, never typed in (security/tests/test_token_admin.py tests their page).
 NOT_ADDABLE_MODELS = READ_ONLY_MODELS | {OutstandingToken}
 

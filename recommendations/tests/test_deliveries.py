@@ -17,6 +17,7 @@ from recommendations.consumers import email as email_consumer
 from recommendations.models import Delivery, Notification, RecommendationDailyCount, RecommendationEvent
 from recommendations.services import evaluate_patient, handle_recommendation_event
 from recommendations.tasks import deliver_event_task, handle_recommendation_event_task
+from recommendations.tests.factories import PatientRecommendationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +163,69 @@ def test_a_consumer_removed_from_settings_fails_its_pending_delivery_with_a_reas
     assert email.status == "failed"
     assert "not enabled" in email.last_error
     assert mail.outbox == []
+
+
+# --- the admin: a status change is announced; failed deliveries are listed and requeued ---------------------------
+
+
+def test_dismissing_in_the_admin_announces_the_status_change(
+    client, admin_user_session, django_capture_on_commit_callbacks
+):
+    link = PatientRecommendationFactory(status="active")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/admin/recommendations/patientrecommendation/{link.pk}/change/",
+            {
+                "patient": link.patient_id,
+                "recommendation": link.recommendation_id,
+                "recommended_at_0": link.recommended_at.strftime("%Y-%m-%d"),
+                "recommended_at_1": link.recommended_at.strftime("%H:%M:%S"),
+                "source": link.source,
+                "reason": link.reason,
+                "status": "dismissed",
+            },
+        )
+
+    assert response.status_code == 302, response.content
+    (event,) = RecommendationEvent.objects.filter(event_type="recommendation.status_changed")
+    assert (event.patient_recommendation_id, event.payload["status"]) == (link.pk, "dismissed")
+    assert event.deliveries.get().consumer == "log"  # e-mail and analytics ignore status changes
+    assert mail.outbox == []
+
+
+def test_admin_lists_deliveries_by_consumer_and_status_and_requeues_failed_ones(
+    client, admin_user_session, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.EVENT_HANDLER_MAX_RETRIES = 0
+
+    def refuse(*args, **kwargs):
+        raise SMTPException("421 service not available")
+
+    monkeypatch.setattr(email_consumer.EmailMessage, "send", refuse)
+    event = unpublished_event()
+    handle_recommendation_event_task.apply(args=[event.pk])
+    monkeypatch.undo()
+    failed = event.deliveries.get(consumer="email")
+
+    listing = client.get("/admin/recommendations/delivery/", {"consumer": "email", "status__exact": "failed"})
+    assert listing.status_code == 200
+    assert f"/admin/recommendations/delivery/{failed.pk}/" in listing.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/admin/recommendations/delivery/", {"action": "requeue_failed", "_selected_action": [failed.pk]})
+
+    failed.refresh_from_db()
+    assert failed.status == "delivered"
+    assert len(mail.outbox) == 1
+
+
+def test_a_viewer_sees_deliveries_but_cannot_requeue_them(client, db):
+    from conftest import make_user
+    from security.roles import VIEWER
+
+    client.force_login(make_user("support", VIEWER, is_staff=True))
+
+    listing = client.get("/admin/recommendations/delivery/")
+
+    assert listing.status_code == 200
+    assert "requeue_failed" not in listing.content.decode()
