@@ -29,9 +29,9 @@ from security.roles import CLINICIAN, VIEWER
 
 pytestmark = pytest.mark.django_db
 
-READ_ONLY_MODELS = {RecommendationEvent, Notification, RecommendationDailyCount, Delivery}
+READ_ONLY_MODELS = {RecommendationEvent, Notification, RecommendationDailyCount}
 # Refresh tokens are issued by logging in, never typed in (security/tests/test_token_admin.py tests their page).
-NOT_ADDABLE_MODELS = READ_ONLY_MODELS | {OutstandingToken}
+NOT_ADDABLE_MODELS = READ_ONLY_MODELS | {OutstandingToken, Delivery}  # deliveries: written by the worker
 
 
 def admin_url(model, view: str, *args) -> str:
