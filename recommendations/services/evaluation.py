@@ -83,7 +83,11 @@ def definitions_for_rules(rules: set[str], *, create: bool = True) -> dict[str, 
     found = {definition.rule: definition for definition in Recommendation.objects.filter(rule__in=rules)}
     for rule in rules - found.keys():
         standard = STANDARD_BY_RULE.get(rule)
-        if standard is None or Recommendation.objects.filter(pk=standard.id).exists():
+        holder = Recommendation.objects.filter(pk=standard.id).first() if standard else None
+        if holder is not None and holder.rule == rule:  # a concurrent first evaluation created it meanwhile
+            found[rule] = holder
+            continue
+        if standard is None or holder is not None:
             logger.warning("No recommendation definition carries rule %r: its findings are not recorded.", rule)
             continue
         if not create:
