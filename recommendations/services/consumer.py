@@ -39,9 +39,11 @@ def handle_recommendation_event(*, event_id: int) -> bool:
     # Each delivery runs once here, in a transaction of its own (one message per event, not one per consumer);
     # a failed one is handed to a task of its own, which retries it alone with backoff.
     for delivery_id in pending:
-        retry_in = attempt_delivery(delivery_id=delivery_id)
+        retry_in = attempt_delivery(delivery_id=delivery_id, settle=False)
         if retry_in is not None:
             tasks.deliver_event_task.apply_async(args=[delivery_id], countdown=retry_in)
+    with transaction.atomic():
+        settle_event(event_id=event_id)  # once for all its deliveries
     return True
 
 

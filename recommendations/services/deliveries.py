@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from recommendations.consumers import EventConsumer, NothingDone, PermanentFailure, enabled_consumers
+from recommendations.consumers import NothingDone, PermanentFailure, enabled_consumers
 from recommendations.models import Delivery, DeliveryStatus, EventStatus, RecommendationEvent
 
 logger = logging.getLogger(__name__)
@@ -28,42 +28,31 @@ OUTCOME_UNKNOWN = (
 )
 
 
-def deliver_event(*, delivery_id: int) -> bool:
-    """Run one pending delivery; returns False if there was nothing to do. Raises if the consumer failed."""
-    delivery = Delivery.objects.select_related("event").filter(pk=delivery_id).first()
-    if delivery is None or delivery.status != DeliveryStatus.PENDING:
-        return False
-    consumer = enabled_consumers().get(delivery.consumer)
-    if consumer is None:
-        _fail(delivery_id=delivery_id, error=f"Consumer {delivery.consumer!r} is not enabled (EVENT_CONSUMERS).")
-        return False
-    if consumer.at_most_once:
-        return _deliver_at_most_once(delivery_id=delivery_id, consumer=consumer)
-    return _deliver_in_transaction(delivery_id=delivery_id, consumer=consumer)
+def deliver_event(*, delivery_id: int, settle: bool = True) -> bool:
+    """Run one pending delivery; returns False if there was nothing to do. Raises if the consumer failed.
 
-
-@transaction.atomic
-def _deliver_in_transaction(*, delivery_id: int, consumer: EventConsumer) -> bool:
-    delivery = _locked_pending(delivery_id)
-    if delivery is None:
-        return False
-    consumer.handle(delivery.event)
-    _mark_delivered(delivery)
-    return True
-
-
-def _deliver_at_most_once(*, delivery_id: int, consumer: EventConsumer) -> bool:
+    With `settle=False` the event's status is left for the caller to settle (once for all its deliveries).
+    """
     with transaction.atomic():
         delivery = _locked_pending(delivery_id)
         if delivery is None:
             return False
+        consumer = enabled_consumers().get(delivery.consumer)
+        if consumer is None:
+            _fail(delivery, error=f"Consumer {delivery.consumer!r} is not enabled (EVENT_CONSUMERS).")
+            return False
+        if not consumer.at_most_once:  # done and recorded in this one transaction
+            consumer.handle(delivery.event)
+            _mark_delivered(delivery, settle=settle)
+            return True
         if delivery.claimed_at is not None:
             error = OUTCOME_UNKNOWN.format(consumer=consumer.name, claimed_at=delivery.claimed_at)
-            _fail(delivery_id=delivery_id, error=error)
             logger.error("Delivery %s: %s", delivery_id, error)
+            _fail(delivery, error=error)
             return False
         delivery.claimed_at = timezone.now()
         delivery.save(update_fields=["claimed_at"])
+    # At most once: the claim is committed before the consumer acts, and kept unless it did nothing.
     try:
         consumer.handle(delivery.event)
     except NothingDone:
@@ -72,7 +61,7 @@ def _deliver_at_most_once(*, delivery_id: int, consumer: EventConsumer) -> bool:
     with transaction.atomic():
         delivery = _locked_pending(delivery_id)
         if delivery is not None:
-            _mark_delivered(delivery)
+            _mark_delivered(delivery, settle=settle)
     return True
 
 
@@ -81,23 +70,24 @@ def _locked_pending(delivery_id: int) -> Delivery | None:
     return delivery if delivery is not None and delivery.status == DeliveryStatus.PENDING else None
 
 
-def _mark_delivered(delivery: Delivery) -> None:
+def _mark_delivered(delivery: Delivery, *, settle: bool) -> None:
     delivery.status = DeliveryStatus.DELIVERED
     delivery.delivered_at = timezone.now()
     delivery.attempts = F("attempts") + 1
     delivery.last_error = ""
     delivery.save(update_fields=["status", "delivered_at", "attempts", "last_error"])
-    settle_event(event_id=delivery.event_id)
+    if settle:
+        settle_event(event_id=delivery.event_id)
 
 
-def attempt_delivery(*, delivery_id: int) -> float | None:
+def attempt_delivery(*, delivery_id: int, settle: bool = True) -> float | None:
     """Run one delivery; if it failed and may be tried again, return in how many seconds (exponential backoff).
 
     A failure is counted on the delivery with its error; a PermanentFailure, or the attempt past
     EVENT_HANDLER_MAX_RETRIES retries, marks it `failed`. Never raises for the consumer's failure.
     """
     try:
-        deliver_event(delivery_id=delivery_id)
+        deliver_event(delivery_id=delivery_id, settle=settle)
     except Exception as exc:  # noqa: BLE001 - whatever the consumer raised is this delivery's failure
         attempts = record_delivery_failure(
             delivery_id=delivery_id, error=str(exc) or repr(exc), permanent=isinstance(exc, PermanentFailure)
@@ -129,12 +119,11 @@ def record_delivery_failure(*, delivery_id: int, error: str, permanent: bool = F
         return delivery.attempts
 
 
-def _fail(*, delivery_id: int, error: str) -> None:
-    with transaction.atomic():
-        event_id = Delivery.objects.filter(pk=delivery_id).values_list("event_id", flat=True).first()
-        Delivery.objects.filter(pk=delivery_id).update(status=DeliveryStatus.FAILED, last_error=error[:2000])
-        if event_id is not None:
-            settle_event(event_id=event_id)
+def _fail(delivery: Delivery, *, error: str) -> None:
+    """Fail a delivery locked by the caller, at once, and settle its event."""
+    delivery.status, delivery.last_error = DeliveryStatus.FAILED, error[:2000]
+    delivery.save(update_fields=["status", "last_error"])
+    settle_event(event_id=delivery.event_id)
 
 
 def settle_event(*, event_id: int) -> None:
