@@ -50,8 +50,7 @@ def deliver_event(*, delivery_id: int, settle: bool = True) -> bool:
             logger.error("Delivery %s: %s", delivery_id, error)
             _fail(delivery, error=error)
             return False
-        delivery.claimed_at = timezone.now()
-        delivery.save(update_fields=["claimed_at"])
+        Delivery.objects.filter(pk=delivery_id).update(claimed_at=timezone.now())
     # At most once: the claim is committed before the consumer acts, and kept unless it did nothing.
     try:
         consumer.handle(delivery.event)
@@ -70,12 +69,14 @@ def _locked_pending(delivery_id: int) -> Delivery | None:
     return delivery if delivery is not None and delivery.status == DeliveryStatus.PENDING else None
 
 
+# Deliveries and events change with `update()`: no read cache shows them (the events endpoint is not cached),
+# so their writes, several per event, need not replace the cache's version tokens (clinrec.cache).
+
+
 def _mark_delivered(delivery: Delivery, *, settle: bool) -> None:
-    delivery.status = DeliveryStatus.DELIVERED
-    delivery.delivered_at = timezone.now()
-    delivery.attempts = F("attempts") + 1
-    delivery.last_error = ""
-    delivery.save(update_fields=["status", "delivered_at", "attempts", "last_error"])
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.DELIVERED, delivered_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
+    )
     if settle:
         settle_event(event_id=delivery.event_id)
 
@@ -108,11 +109,12 @@ def record_delivery_failure(*, delivery_id: int, error: str, permanent: bool = F
         if delivery is None:
             return None
         delivery.attempts += 1
-        delivery.last_error = error[:2000]
         final = permanent or delivery.attempts > settings.EVENT_HANDLER_MAX_RETRIES
-        if final:
-            delivery.status = DeliveryStatus.FAILED
-        delivery.save(update_fields=["attempts", "last_error", "status"])
+        Delivery.objects.filter(pk=delivery_id).update(
+            attempts=delivery.attempts,
+            last_error=error[:2000],
+            status=DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
+        )
         if final:
             settle_event(event_id=delivery.event_id)
             return None
@@ -121,26 +123,26 @@ def record_delivery_failure(*, delivery_id: int, error: str, permanent: bool = F
 
 def _fail(delivery: Delivery, *, error: str) -> None:
     """Fail a delivery locked by the caller, at once, and settle its event."""
-    delivery.status, delivery.last_error = DeliveryStatus.FAILED, error[:2000]
-    delivery.save(update_fields=["status", "last_error"])
+    Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, last_error=error[:2000])
     settle_event(event_id=delivery.event_id)
 
 
 def settle_event(*, event_id: int) -> None:
     """Set the event's status from its deliveries: `consumed` when all are delivered, `failed` once one failed
     and none is pending; otherwise it stays as it is (published: the relay re-publishes it if it stalls)."""
-    event = RecommendationEvent.objects.select_for_update().filter(pk=event_id).first()
-    if event is None or event.status == EventStatus.CONSUMED:
+    status = (
+        RecommendationEvent.objects.select_for_update().filter(pk=event_id).values_list("status", flat=True).first()
+    )
+    if status is None or status == EventStatus.CONSUMED:
         return
     deliveries = list(Delivery.objects.filter(event_id=event_id).values_list("consumer", "status", "last_error"))
     statuses = {status for _consumer, status, _error in deliveries}
+    same_event = RecommendationEvent.objects.filter(pk=event_id)
     if statuses <= {DeliveryStatus.DELIVERED}:
-        event.status, event.consumed_at, event.last_error = EventStatus.CONSUMED, timezone.now(), ""
-        event.save(update_fields=["status", "consumed_at", "last_error"])
+        same_event.update(status=EventStatus.CONSUMED, consumed_at=timezone.now(), last_error="")
     elif DeliveryStatus.FAILED in statuses and DeliveryStatus.PENDING not in statuses:
         failed = [f"{consumer}: {error}" for consumer, status, error in deliveries if status == DeliveryStatus.FAILED]
-        event.status, event.last_error = EventStatus.FAILED, "; ".join(failed)[:2000]
-        event.save(update_fields=["status", "last_error"])
+        same_event.update(status=EventStatus.FAILED, last_error="; ".join(failed)[:2000])
 
 
 @transaction.atomic
