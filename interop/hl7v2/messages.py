@@ -156,7 +156,9 @@ def ack_message(*, received: Message, code: str, text: str = "", control_id: str
         message_type=f"ACK^{trigger}^ACK",
         at=timezone.now(),
     )
+    # The answer goes back the way the message came: its receiver is the sender now.
     ack.msh.msh_3 = received.msh.msh_5.value or "CLINREC-LISTENER"
+    ack.msh.msh_4 = received.msh.msh_6.value or settings.HL7_SENDING_FACILITY
     ack.msh.msh_5 = received.msh.msh_3.value
     ack.msh.msh_6 = received.msh.msh_4.value
     ack.msa.msa_1 = code
