@@ -247,3 +247,41 @@ def test_events_endpoint_shows_each_delivery(listener, viewer_client, django_cap
     assert deliveries["hl7v2"]["attempts"] == 1
     assert "Unknown ordering provider" in deliveries["hl7v2"]["last_error"]
     assert set(deliveries["log"]) == {"consumer", "status", "attempts", "last_error", "delivered_at"}
+
+
+def test_hl7_listen_command_prints_each_message_and_acknowledges_it():
+    """`manage.py hl7_listen`, as someone trying it by hand would run it: in a process of its own."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import threading
+
+    from django.conf import settings as django_settings
+
+    from interop.hl7v2 import mllp
+
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "hl7_listen", "--port", "0"],
+        cwd=django_settings.BASE_DIR,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    watchdog = threading.Timer(30, process.kill)  # never hang the suite on a silent listener
+    watchdog.start()
+    try:
+        banner = process.stdout.readline()
+        port = int(re.search(r"on 127\.0\.0\.1:(\d+)", banner).group(1))
+        message = messages.order_message(link=PatientRecommendationFactory(), control_id="CLINREC42").to_er7()
+
+        answer = messages.read_ack(mllp.send(message, host="127.0.0.1", port=port, timeout=10))
+
+        assert (answer.code, answer.control_id) == ("AA", "CLINREC42")
+        assert process.stdout.readline().startswith("MSH|^~\\&|")  # it printed what it received
+    finally:
+        watchdog.cancel()
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()
