@@ -562,3 +562,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 CELERY_IMPORTS = ["recommendations.population_tasks"]
 # Patients per chunk (one Celery task each) of `POST /api/v1/evaluations/` and `manage.py evaluate_all`.
 POPULATION_CHUNK_SIZE = env_int("POPULATION_CHUNK_SIZE", 5000)
+
+# --- Event consumers, HL7 v2 over MLLP, FHIR push (issue 10) ---------------------------------------------------
+
+# The consumers an event is delivered to, by dotted path to a class (see recommendations/consumers/); the HL7 v2
+# and FHIR consumers join when their endpoint is set. Each delivery is retried EVENT_HANDLER_MAX_RETRIES times.
+EVENT_CONSUMERS = env_list(
+    "EVENT_CONSUMERS",
+    "recommendations.consumers.log.LogConsumer,"
+    "recommendations.consumers.email.EmailConsumer,"
+    "recommendations.consumers.analytics.AnalyticsConsumer",
+)
+# HL7 v2.5.1 ORM^O01 orders over MLLP to the hospital's integration engine; off when the host is unset.
+HL7_MLLP_HOST = env("HL7_MLLP_HOST")
+HL7_MLLP_PORT = env_int("HL7_MLLP_PORT", 2575)
+HL7_MLLP_TIMEOUT_SECONDS = env_float("HL7_MLLP_TIMEOUT_SECONDS", 10.0)
+HL7_SENDING_APPLICATION = env("HL7_SENDING_APPLICATION", "CLINREC")
+HL7_SENDING_FACILITY = env("HL7_SENDING_FACILITY", "CLINREC")
+HL7_RECEIVING_APPLICATION = env("HL7_RECEIVING_APPLICATION", "ORDERS")
+HL7_RECEIVING_FACILITY = env("HL7_RECEIVING_FACILITY", "HOSPITAL")
+HL7_PROCESSING_ID = env("HL7_PROCESSING_ID", "P")  # P production, T training, D debugging
+if HL7_MLLP_HOST:
+    EVENT_CONSUMERS.append("interop.hl7v2.consumer.Hl7v2Consumer")
+# FHIR R4B ServiceRequests pushed (conditional PUT by identifier) to another FHIR server; off when unset.
+FHIR_PUSH_URL = env("FHIR_PUSH_URL")
+FHIR_PUSH_TOKEN = env("FHIR_PUSH_TOKEN")
+FHIR_PUSH_TIMEOUT_SECONDS = env_float("FHIR_PUSH_TIMEOUT_SECONDS", 10.0)
+if FHIR_PUSH_URL:
+    EVENT_CONSUMERS.append("interop.fhir.push.FhirPushConsumer")

@@ -33,6 +33,8 @@ from recommendations.admin_merge import PatientMergeAdminMixin
 from recommendations.definitions import RULE_CHOICES
 from recommendations.engine import ENABLED, RULES, InvalidParameters, config_from_parameters
 from recommendations.models import (
+    Delivery,
+    DeliveryStatus,
     Notification,
     PatientRecommendation,
     Recommendation,
@@ -47,6 +49,7 @@ from recommendations.services import (
     RuleSetError,
     activate_rule_set,
     active_rule_set,
+    change_recommendation_status,
     create_rule_set,
     evaluate_patient,
     preview_patient,
@@ -327,7 +330,9 @@ class PatientRecommendationAdmin(SimpleHistoryAdmin):
 
     def save_model(self, request, obj: PatientRecommendation, form, change: bool) -> None:
         if change:
+            previous = form.initial.get("status", obj.status)
             super().save_model(request, obj, form, change)
+            change_recommendation_status(link=obj, previous=previous)  # dismissed or completed: tell order systems
             return
         # Recorded by hand through the API's service: who did it is its provenance, and it is announced like any
         # new recommendation (an event, then a notice to the care team).
@@ -491,7 +496,10 @@ class RecommendingPatientAdmin(PatientMergeAdminMixin, PatientAdmin):
                     at=link.recommended_at,
                 )
             else:
+                previous = PatientRecommendation.objects.filter(pk=link.pk).values_list("status", flat=True).first()
                 link.save(update_fields=["recommendation", "status"])
+                if previous is not None:
+                    change_recommendation_status(link=link, previous=previous)
 
     # --- The patient page: active recommendations, Evaluate and Preview -----------------------------------
 
@@ -565,3 +573,28 @@ class RecommendingPatientAdmin(PatientMergeAdminMixin, PatientAdmin):
 
 admin.site.unregister(Patient)
 admin.site.register(Patient, RecommendingPatientAdmin)
+
+
+# --- Deliveries: one consumer's handling of one event (issue 10) ------------------------------------------------
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    """Each consumer's delivery of each event; failed ones can be requeued (the same service as the command)."""
+
+    list_display = ["id", "event", "consumer", "status", "attempts", "delivered_at", "last_error"]
+    list_filter = ["consumer", "status"]
+    search_fields = ["event__id", "event__patient_id", "last_error"]
+    list_select_related = ["event"]
+    actions = ["requeue_failed"]
+
+    def has_requeue_permission(self, request) -> bool:
+        return request.user.has_perm("recommendations.change_delivery")
+
+    @admin.action(description="Requeue the selected failed deliveries", permissions=["requeue"])
+    def requeue_failed(self, request, queryset) -> None:
+        from recommendations.services import requeue_deliveries
+
+        ids = list(queryset.filter(status=DeliveryStatus.FAILED).values_list("pk", flat=True))
+        count = requeue_deliveries(delivery_ids=ids) if ids else 0
+        self.message_user(request, f"Requeued {count} failed deliveries.", messages.SUCCESS)

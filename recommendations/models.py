@@ -183,6 +183,8 @@ class RecommendationEvent(models.Model):
     """
 
     TYPE_CREATED = "recommendation.created"
+    # A recommendation was dismissed or completed: the order systems cancel or complete their order.
+    TYPE_STATUS_CHANGED = "recommendation.status_changed"
 
     event_type = models.CharField(max_length=64, default=TYPE_CREATED)
     patient_id = models.CharField(max_length=64, db_index=True)
@@ -215,6 +217,41 @@ class RecommendationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.pk} {self.event_type} {self.patient_id}/{self.recommendation_id} ({self.status})"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class Delivery(models.Model):
+    """One consumer's handling of one event (log, e-mail, analytics, HL7 v2, FHIR push): each retried on its own.
+
+    `claimed_at` is set, and committed, before an at-most-once consumer (the e-mail) acts: a delivery found
+    claimed on a retry may already have had its effect, so it is not done again (see recommendations/consumers).
+    """
+
+    event = models.ForeignKey(RecommendationEvent, on_delete=models.CASCADE, related_name="deliveries")
+    consumer = models.CharField(max_length=32)
+    status = models.CharField(max_length=9, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["event_id", "id"]
+        verbose_name_plural = "deliveries"
+        indexes = [models.Index(fields=["consumer", "status"], name="delivery_consumer_status_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "consumer"], name="delivery_one_per_event_consumer"),
+            models.CheckConstraint(condition=models.Q(status__in=DeliveryStatus.values), name="delivery_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer} of event {self.event_id} ({self.status})"
 
 
 class Notification(models.Model):

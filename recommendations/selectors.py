@@ -90,7 +90,8 @@ def rule_set_list() -> QuerySet[RuleSet]:
 
 
 def event_list() -> QuerySet[RecommendationEvent]:
-    return RecommendationEvent.objects.all()
+    """Events, each with its deliveries (one query for all of a page's)."""
+    return RecommendationEvent.objects.prefetch_related("deliveries")
 
 
 def recommendation_counts() -> QuerySet[RecommendationDailyCount]:

@@ -14,6 +14,7 @@ from patients.serializers import PatientSerializer
 from patients.tombstones import validate_live_patient
 from recommendations.engine import RULES, InvalidParameters, config_from_parameters, parameters_json_schema
 from recommendations.models import (
+    Delivery,
     PatientRecommendation,
     PopulationRun,
     Recommendation,
@@ -237,11 +238,21 @@ class RuleSetImpactSerializer(serializers.Serializer):
     recommendations = RecommendationImpactSerializer(many=True)
 
 
+class DeliverySerializer(serializers.ModelSerializer):
+    """One consumer's delivery of an event: pending, delivered or failed, with its attempts and last error."""
+
+    class Meta:
+        model = Delivery
+        fields = ["consumer", "status", "attempts", "last_error", "delivered_at"]
+        read_only_fields = fields
+
+
 class RecommendationEventSerializer(serializers.ModelSerializer):
-    """An outbox event and where it is in its life: pending, published, consumed or failed."""
+    """An outbox event and where it is in its life: pending, published, consumed or failed; and its deliveries."""
 
     patient = serializers.CharField(source="patient_id", read_only=True)
     recommendation = serializers.CharField(source="recommendation_id", read_only=True)
+    deliveries = DeliverySerializer(many=True, read_only=True)
 
     class Meta:
         model = RecommendationEvent
@@ -258,6 +269,7 @@ class RecommendationEventSerializer(serializers.ModelSerializer):
             "created_at",
             "published_at",
             "consumed_at",
+            "deliveries",
         ]
         read_only_fields = fields
 

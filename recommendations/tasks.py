@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(bind=True, name="recommendations.handle_recommendation_event", max_retries=None)
 def handle_recommendation_event_task(self, event_id: int) -> bool:
-    """Consume one recommendation event; retried with exponential backoff, then marked `failed`."""
+    """Fan one recommendation event out to its consumers' deliveries; retried with backoff, then `failed`."""
     try:
         return services.handle_recommendation_event(event_id=event_id)
     except Exception as exc:
@@ -31,6 +31,18 @@ def handle_recommendation_event_task(self, event_id: int) -> bool:
             logger.error("Event %s failed after %s retries: %r", event_id, self.request.retries, exc)
             return False
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 300)) from exc
+
+
+@shared_task(bind=True, name="recommendations.deliver_event", max_retries=None)
+def deliver_event_task(self, delivery_id: int) -> bool:
+    """Retry one consumer's delivery of one event, on its own, with exponential backoff; then it is `failed`.
+
+    The event task runs every delivery once in line; only a failed one comes here.
+    """
+    retry_in = services.attempt_delivery(delivery_id=delivery_id)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in)
+    return True
 
 
 @shared_task(name="recommendations.publish_pending_events")

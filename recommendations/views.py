@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import transaction
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -74,6 +75,13 @@ class PatientRecommendationViewSet(ResourceViewSet):
             at=data.get("recommended_at"),
             status=data.get("status", "active"),
         )
+
+    @transaction.atomic
+    def perform_update(self, serializer):
+        previous = serializer.instance.status
+        super().perform_update(serializer)
+        # Dismissed or completed: an event tells the order systems (HL7 v2 ORC CA / SC, the FHIR push).
+        services.change_recommendation_status(link=serializer.instance, previous=previous)
 
 
 class EvaluateQuerySerializer(serializers.Serializer):

@@ -26,6 +26,7 @@ CLINICAL_MODELS = {
         "recommendationevent",
         "notification",
         "recommendationdailycount",
+        "delivery",  # each consumer's delivery of an event; the admin role may requeue failed ones
         # Rule sets: every role reads them; only the admin role creates and activates versions.
         "ruleset",
         "rulesetactivation",

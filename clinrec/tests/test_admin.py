@@ -19,6 +19,7 @@ from patients.models import Patient, PatientMerge
 from patients.tests.factories import PatientFactory
 from procedures.tests.factories import PatientProcedureFactory, ProcedureFactory
 from recommendations.models import (
+    Delivery,
     Notification,
     PatientRecommendation,
     Recommendation,
@@ -38,6 +39,8 @@ NOT_ADDABLE_MODELS = READ_ONLY_MODELS | {OutstandingToken, Group}
 NOT_ADDABLE_MODELS |= {AccessAttempt, AccessFailureLog, AccessLog}
 # A merge is made by the "Merge into…" action, never typed in; its record is read-only.
 NOT_ADDABLE_MODELS |= {PatientMerge}
+# Deliveries are written by the worker.
+NOT_ADDABLE_MODELS |= {Delivery}
 
 
 def admin_url(model, view: str, *args) -> str:

@@ -6,13 +6,15 @@
 - `impact`: what a rule-set version would change across the population;
 - `population`: evaluate the whole population (or a list) set-wise, in chunks run as tasks;
 - `outbox`: record a recommendation with its event, and publish events to the broker;
-- `consumer`: what the worker does with an event (log, notify, count);
+- `consumer`: what the worker does with an event: one delivery per consumer (recommendations/consumers);
+- `deliveries`: running, failing and requeueing one consumer's delivery of one event;
 - `merge`: fold a duplicate patient into another (history, links, events), leaving a tombstone.
 
 The life of an event: `record_recommendation` writes the patient recommendation and its event (the outbox
 row) in one transaction; after the commit `publish_pending_events` sends it to the broker and marks it
-`published` once the broker confirmed it; the worker runs `handle_recommendation_event`, which logs, notifies,
-counts and marks it `consumed`, and does nothing for an event it already consumed. The relay (the same
+`published` once the broker confirmed it; the worker runs `handle_recommendation_event`, which writes one delivery per
+enabled consumer and runs each as a task of its own (`deliver_event`); the event is `consumed` once all are
+delivered, and a consumed event is not handled again. The relay (the same
 service, run by beat) sends what is still pending and publishes again what was published but never consumed.
 """
 
@@ -21,6 +23,12 @@ from recommendations.services.consumer import (
     handle_recommendation_event,
     notify_care_team,
     record_event_failure,
+)
+from recommendations.services.deliveries import (
+    attempt_delivery,
+    deliver_event,
+    record_delivery_failure,
+    requeue_deliveries,
 )
 from recommendations.services.evaluation import (
     NOTHING_TO_RECOMMEND,
@@ -35,6 +43,8 @@ from recommendations.services.impact import RuleSetImpact, rule_set_impact
 from recommendations.services.merge import MergePlan, merge_patients, plan_merge
 from recommendations.services.outbox import (
     announce_recommendation,
+    announce_status_change,
+    change_recommendation_status,
     publish_pending_events,
     record_recommendation,
     requeue_failed_events,
@@ -71,6 +81,12 @@ __all__ = [
     "record_manual_recommendation",
     "rule_set_impact",
     "announce_recommendation",
+    "announce_status_change",
+    "change_recommendation_status",
+    "attempt_delivery",
+    "deliver_event",
+    "record_delivery_failure",
+    "requeue_deliveries",
     "count_recommendation",
     "dispatch_population_run",
     "evaluate_chunk",

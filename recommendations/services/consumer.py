@@ -1,104 +1,79 @@
-"""The event consumer: what the worker does with a recommendation event (log it, notify, count it)."""
+"""The event consumer: what the worker does with an event: fan it out, one delivery per enabled consumer.
+
+`handle_recommendation_event` (the event task) writes the event's missing delivery rows and runs every pending
+one, each in its own transaction; a failed one goes to a task of its own (`deliver_event`) that retries it
+alone with backoff, until it is delivered or `failed`; and the event is
+`consumed` once all its deliveries are delivered. It is driven by the event row alone (no signal), so events
+written by bulk inserts fan out alike; a re-published event only re-sends its deliveries still pending.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import EmailMessage
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 
-from patients.models import Patient
-from recommendations.models import EventStatus, Notification, RecommendationDailyCount, RecommendationEvent
+from recommendations.consumers import enabled_consumers
+from recommendations.consumers.analytics import count_recommendation
+from recommendations.consumers.email import notify_care_team
+from recommendations.models import Delivery, DeliveryStatus, EventStatus, RecommendationEvent
+from recommendations.services.deliveries import attempt_delivery, settle_event
 
 logger = logging.getLogger(__name__)
-event_log = logging.getLogger("clinrec.events")
+
+__all__ = ["count_recommendation", "fan_out_event", "handle_recommendation_event", "notify_care_team"]
+
+
+def handle_recommendation_event(*, event_id: int) -> bool:
+    """Fan one event out to its consumers; returns False if there was nothing to do (consumed, or gone).
+
+    Idempotent: a redelivered message finds the deliveries written and sends only those still pending.
+    """
+    from recommendations import tasks
+
+    pending = fan_out_event(event_id=event_id)
+    if pending is None:
+        return False
+    # Each delivery runs once here, in a transaction of its own (one message per event, not one per consumer);
+    # a failed one is handed to a task of its own, which retries it alone with backoff.
+    for delivery_id in pending:
+        retry_in = attempt_delivery(delivery_id=delivery_id, settle=False)
+        if retry_in is not None:
+            tasks.deliver_event_task.apply_async(args=[delivery_id], countdown=retry_in)
+    with transaction.atomic():
+        settle_event(event_id=event_id)  # once for all its deliveries
+    return True
 
 
 @transaction.atomic
-def handle_recommendation_event(*, event_id: int) -> bool:
-    """Consume one event: log it, notify the care team, count it; returns False if there was nothing to do.
+def fan_out_event(*, event_id: int) -> list[int] | None:
+    """Write the delivery rows the event lacks (one per enabled consumer of its type); return the pending ones.
 
-    Idempotent: the event row is locked and an event already `consumed` is skipped, so a redelivered message
-    sends no second e-mail and is counted once.
+    None when the event is gone or already consumed.
     """
     event = RecommendationEvent.objects.select_for_update().filter(pk=event_id).first()
     if event is None:
         logger.warning("Event %s does not exist; message dropped.", event_id)
-        return False
+        return None
     if event.status == EventStatus.CONSUMED:
         logger.info("Event %s was already consumed; redelivery ignored.", event_id)
-        return False
-    event_log.info(
-        json.dumps(
-            {
-                "event": event.event_type,
-                "event_id": event.pk,
-                "patient": event.patient_id,
-                "recommendation": event.recommendation_id,
-                "reason": event.payload.get("reason", ""),
-            },
-            sort_keys=True,
-        )
+        return None
+    names = [name for name, consumer in enabled_consumers().items() if event.event_type in consumer.event_types]
+    Delivery.objects.bulk_create([Delivery(event=event, consumer=name) for name in names], ignore_conflicts=True)
+    pending = list(
+        Delivery.objects.filter(event=event, consumer__in=names, status=DeliveryStatus.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    notify_care_team(event=event)
-    count_recommendation(event=event)
-    event.status = EventStatus.CONSUMED
-    event.consumed_at = timezone.now()
-    event.last_error = ""
-    event.save(update_fields=["status", "consumed_at", "last_error"])
-    return True
-
-
-def notify_care_team(*, event: RecommendationEvent) -> Notification:
-    """E-mail the care team (and the patient's address, if any) about a new recommendation, and record it."""
-    existing = Notification.objects.filter(event=event).first()
-    if existing is not None:
-        return existing
-    payload = event.payload
-    care_team = list(settings.CARE_TEAM_EMAIL)
-    patient_email = Patient.objects.filter(pk=event.patient_id).values_list("email", flat=True).first()
-    # The patient gets a blind copy: neither side sees the other's address.
-    blind_copies = [patient_email] if patient_email else []
-    programme = payload.get("recommendation_name", event.recommendation_id)
-    subject = f"ClinRec: {programme} recommended for patient {event.patient_id}"
-    body = (
-        f"Patient: {payload.get('patient_name', '')} ({event.patient_id})\n"
-        f"Recommendation: {payload.get('recommendation_name', '')} ({event.recommendation_id})\n"
-        f"Reason: {payload.get('reason', '')}\n"
-        f"Recommended at: {payload.get('recommended_at', '')}\n"
-    )
-    notification = Notification.objects.create(
-        event=event, recipients=care_team + blind_copies, subject=subject, body=body
-    )
-    EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, to=care_team, bcc=blind_copies).send(fail_silently=False)
-    return notification
-
-
-def count_recommendation(*, event: RecommendationEvent) -> None:
-    """Add one to the analytics row of the event's recommendation and day (created when missing)."""
-    day = timezone.localdate(event.created_at)
-    row = RecommendationDailyCount.objects.filter(recommendation_id=event.recommendation_id, day=day)
-    if row.update(count=F("count") + 1):
-        return
-    try:
-        with transaction.atomic():
-            RecommendationDailyCount.objects.create(
-                recommendation_id=event.recommendation_id,
-                name=event.payload.get("recommendation_name", event.recommendation_id),
-                day=day,
-                count=1,
-            )
-    except IntegrityError:  # another worker created the row first
-        row.update(count=F("count") + 1)
+    if not pending:
+        settle_event(event_id=event.pk)
+    return pending
 
 
 def record_event_failure(*, event_id: int, error: str, final: bool) -> None:
-    """Keep the handler's error on the event; after the last retry the event is `failed` (see requeue)."""
+    """Keep the fan-out's error on the event; after the last retry the event is `failed` (see requeue)."""
     changes: dict[str, Any] = {"attempts": F("attempts") + 1, "last_error": error[:2000]}
     if final:
         changes["status"] = EventStatus.FAILED

@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from patients.models import Patient
 from recommendations.models import (
+    Delivery,
+    DeliveryStatus,
     EventStatus,
     PatientRecommendation,
     Recommendation,
@@ -64,6 +66,30 @@ def announce_recommendation(*, link: PatientRecommendation, publish: bool = True
     if publish:
         transaction.on_commit(partial(publish_pending_events, event_ids=[event.pk]))
     return event
+
+
+def announce_status_change(*, link: PatientRecommendation, previous: str, publish: bool = True) -> RecommendationEvent:
+    """Write the outbox event of a recommendation whose status changed (in its transaction); publish on commit.
+
+    Order systems cancel (dismissed) or complete (completed) their order on it; e-mail and analytics ignore it.
+    """
+    event = RecommendationEvent.objects.create(
+        event_type=RecommendationEvent.TYPE_STATUS_CHANGED,
+        patient_id=link.patient_id,
+        recommendation_id=link.recommendation_id,
+        patient_recommendation=link,
+        payload={**_event_payload(link), "status": link.status, "previous_status": previous},
+    )
+    if publish:
+        transaction.on_commit(partial(publish_pending_events, event_ids=[event.pk]))
+    return event
+
+
+def change_recommendation_status(*, link: PatientRecommendation, previous: str) -> RecommendationEvent | None:
+    """Announce a saved status change of a patient recommendation (API or admin); None if it did not change."""
+    if link.status == previous:
+        return None
+    return announce_status_change(link=link, previous=previous)
 
 
 def _event_payload(link: PatientRecommendation) -> dict[str, Any]:
@@ -193,4 +219,8 @@ def requeue_failed_events(*, event_ids: list[int] | None = None) -> int:
     failed = RecommendationEvent.objects.filter(status=EventStatus.FAILED)
     if event_ids is not None:
         failed = failed.filter(pk__in=event_ids)
+    # Their failed deliveries are tried again when the event comes back; delivered ones are not repeated.
+    Delivery.objects.filter(event__in=failed, status=DeliveryStatus.FAILED).update(
+        status=DeliveryStatus.PENDING, claimed_at=None, attempts=0
+    )
     return failed.update(status=EventStatus.PENDING, publish_count=0)

@@ -114,7 +114,12 @@ def test_new_active_allowed_after_completing_the_previous(clinician_client, pati
     assert patched.json()["status"] == "completed"
     second = create(clinician_client, patient, programme)
     assert second.status_code == 201, second.content
-    assert RecommendationEvent.objects.count() == 2
+    # Two new recommendations, and the completion announced to the order systems in between.
+    assert list(RecommendationEvent.objects.order_by("pk").values_list("event_type", flat=True)) == [
+        "recommendation.created",
+        "recommendation.status_changed",
+        "recommendation.created",
+    ]
 
 
 def test_reactivating_while_another_is_active_is_400(clinician_client, patient, programme):

@@ -1,0 +1,231 @@
+"""Each consumer on its own: a delivery per (event, consumer), retried alone, never repeating another's effect;
+the e-mail at most once per event and recipient, even when the worker dies between sending and recording."""
+
+from __future__ import annotations
+
+from io import StringIO
+from smtplib import SMTPException
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import OperationalError
+
+from patients.tests.factories import PatientFactory
+from recommendations.consumers import email as email_consumer
+from recommendations.models import Delivery, Notification, RecommendationDailyCount, RecommendationEvent
+from recommendations.services import evaluate_patient, handle_recommendation_event
+from recommendations.tasks import deliver_event_task, handle_recommendation_event_task
+from recommendations.tests.factories import PatientRecommendationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def unpublished_event() -> RecommendationEvent:
+    (outcome,) = evaluate_patient(patient_id=PatientFactory(bmi=34.0).pk).recommendations
+    return RecommendationEvent.objects.get(pk=outcome.event)
+
+
+def count() -> int:
+    return sum(RecommendationDailyCount.objects.values_list("count", flat=True))
+
+
+@pytest.fixture
+def worker_dies_after_sending(monkeypatch):
+    """The e-mail goes out, then the database connection drops before the delivery is recorded (once)."""
+    create = Notification.objects.create
+    crashes = []
+
+    def create_then_crash(**kwargs):
+        if not crashes:
+            crashes.append(1)
+            raise OperationalError("server closed the connection unexpectedly")
+        return create(**kwargs)
+
+    monkeypatch.setattr(Notification.objects, "create", create_then_crash)
+    return crashes
+
+
+def test_one_delivery_per_enabled_consumer_each_delivered_once():
+    event = unpublished_event()
+
+    handle_recommendation_event_task.apply(args=[event.pk])
+
+    assert sorted(event.deliveries.values_list("consumer", "status", "attempts")) == [
+        ("analytics", "delivered", 1),
+        ("email", "delivered", 1),
+        ("log", "delivered", 1),
+    ]
+    event.refresh_from_db()
+    assert event.status == "consumed"
+
+
+def test_email_sent_but_not_recorded_is_never_sent_again_on_retry(worker_dies_after_sending):
+    event = unpublished_event()
+
+    handle_recommendation_event_task.apply(args=[event.pk])
+
+    assert len(mail.outbox) == 1  # the retry found the claim: no second e-mail
+    email = event.deliveries.get(consumer="email")
+    assert email.status == "failed"
+    assert email.last_error.startswith("Outcome unknown")
+    assert count() == 1  # the other consumers happened once, on their own
+    assert event.deliveries.get(consumer="log").status == "delivered"
+
+
+def test_redelivered_message_after_a_crash_sends_no_second_email(worker_dies_after_sending, settings):
+    settings.EVENT_HANDLER_MAX_RETRIES = 0
+    event = unpublished_event()
+    handle_recommendation_event_task.apply(args=[event.pk])
+
+    # The broker redelivers the event's message (acks_late) and the delivery's own message: nothing is repeated.
+    handle_recommendation_event(event_id=event.pk)
+    deliver_event_task.apply(args=[event.deliveries.get(consumer="email").pk])
+
+    assert len(mail.outbox) == 1
+    assert count() == 1
+
+
+def test_mail_server_refusing_is_retried_and_sends_exactly_one_email(monkeypatch):
+    event = unpublished_event()
+    send = email_consumer.EmailMessage.send
+    refusals = []
+
+    def refuse_twice(message, *args, **kwargs):
+        if len(refusals) < 2:
+            refusals.append(1)
+            raise SMTPException("451 try again later")
+        return send(message, *args, **kwargs)
+
+    monkeypatch.setattr(email_consumer.EmailMessage, "send", refuse_twice)
+
+    handle_recommendation_event_task.apply(args=[event.pk])
+
+    assert len(mail.outbox) == 1
+    assert event.deliveries.get(consumer="email").attempts == 3
+    assert event.deliveries.get(consumer="analytics").attempts == 1  # not retried with the e-mail
+    assert count() == 1
+
+
+def test_requeue_deliveries_command_resends_only_failed_ones(settings, monkeypatch, django_capture_on_commit_callbacks):
+    settings.EVENT_HANDLER_MAX_RETRIES = 0
+
+    def refuse(*args, **kwargs):
+        raise SMTPException("421 service not available")
+
+    monkeypatch.setattr(email_consumer.EmailMessage, "send", refuse)
+    event = unpublished_event()
+    handle_recommendation_event_task.apply(args=[event.pk])
+    assert event.deliveries.get(consumer="email").status == "failed"
+    monkeypatch.undo()
+
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("requeue_deliveries", "--consumer", "email", stdout=out)
+
+    assert "Requeued 1 failed deliveries." in out.getvalue()
+    assert len(mail.outbox) == 1
+    assert count() == 1
+    event.refresh_from_db()
+    assert event.status == "consumed"
+
+
+def test_requeue_deliveries_refuses_an_unknown_consumer():
+    with pytest.raises(CommandError, match="'fax' is not an enabled consumer"):
+        call_command("requeue_deliveries", "--consumer", "fax")
+
+
+def test_events_created_by_bulk_insert_fan_out_like_any_other():
+    template = unpublished_event()
+    (bulk,) = RecommendationEvent.objects.bulk_create(
+        [
+            RecommendationEvent(
+                patient_id=template.patient_id, recommendation_id=template.recommendation_id, payload=template.payload
+            )
+        ]
+    )
+
+    assert handle_recommendation_event(event_id=bulk.pk) is True
+
+    assert Delivery.objects.filter(event_id=bulk.pk, status="delivered").count() == 3
+
+
+def test_a_consumer_removed_from_settings_fails_its_pending_delivery_with_a_reason(settings):
+    event = unpublished_event()
+    settings.EVENT_CONSUMERS = ["recommendations.consumers.log.LogConsumer"]
+    handle_recommendation_event(event_id=event.pk)
+    Delivery.objects.create(event=event, consumer="email")  # written while the e-mail consumer was enabled
+
+    deliver_event_task.apply(args=[Delivery.objects.get(event=event, consumer="email").pk])
+
+    email = Delivery.objects.get(event=event, consumer="email")
+    assert email.status == "failed"
+    assert "not enabled" in email.last_error
+    assert mail.outbox == []
+
+
+# --- the admin: a status change is announced; failed deliveries are listed and requeued ---------------------------
+
+
+def test_dismissing_in_the_admin_announces_the_status_change(
+    client, admin_user_session, django_capture_on_commit_callbacks
+):
+    link = PatientRecommendationFactory(status="active")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/admin/recommendations/patientrecommendation/{link.pk}/change/",
+            {
+                "patient": link.patient_id,
+                "recommendation": link.recommendation_id,
+                "recommended_at_0": link.recommended_at.strftime("%Y-%m-%d"),
+                "recommended_at_1": link.recommended_at.strftime("%H:%M:%S"),
+                "source": link.source,
+                "reason": link.reason,
+                "status": "dismissed",
+            },
+        )
+
+    assert response.status_code == 302, response.content
+    (event,) = RecommendationEvent.objects.filter(event_type="recommendation.status_changed")
+    assert (event.patient_recommendation_id, event.payload["status"]) == (link.pk, "dismissed")
+    assert event.deliveries.get().consumer == "log"  # e-mail and analytics ignore status changes
+    assert mail.outbox == []
+
+
+def test_admin_lists_deliveries_by_consumer_and_status_and_requeues_failed_ones(
+    client, admin_user_session, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.EVENT_HANDLER_MAX_RETRIES = 0
+
+    def refuse(*args, **kwargs):
+        raise SMTPException("421 service not available")
+
+    monkeypatch.setattr(email_consumer.EmailMessage, "send", refuse)
+    event = unpublished_event()
+    handle_recommendation_event_task.apply(args=[event.pk])
+    monkeypatch.undo()
+    failed = event.deliveries.get(consumer="email")
+
+    listing = client.get("/admin/recommendations/delivery/", {"consumer": "email", "status__exact": "failed"})
+    assert listing.status_code == 200
+    assert f"/admin/recommendations/delivery/{failed.pk}/" in listing.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/admin/recommendations/delivery/", {"action": "requeue_failed", "_selected_action": [failed.pk]})
+
+    failed.refresh_from_db()
+    assert failed.status == "delivered"
+    assert len(mail.outbox) == 1
+
+
+def test_a_viewer_sees_deliveries_but_cannot_requeue_them(client, db):
+    from conftest import make_user
+    from security.roles import VIEWER
+
+    client.force_login(make_user("support", VIEWER, is_staff=True))
+
+    listing = client.get("/admin/recommendations/delivery/")
+
+    assert listing.status_code == 200
+    assert "requeue_failed" not in listing.content.decode()
