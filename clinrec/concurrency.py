@@ -112,16 +112,22 @@ def update_instance(*, instance: ModelT, data: Mapping[str, Any]) -> ModelT:
 class ConcurrencyMixin:
     """Viewset mixin: row locks and changed-columns-only updates, `ETag` on reads and writes, `If-Match`."""
 
+    @property
+    def _http_method(self) -> str:
+        # The method the client sent: DRF's OPTIONS metadata asks get_object() under a clone of the request
+        # that claims PUT, and an OPTIONS request runs outside any transaction (it must not take a row lock).
+        return getattr(self.request, "_request", self.request).method
+
     def get_queryset(self):
         queryset = super().get_queryset()
-        if self.request.method in CONDITIONAL_WRITE_METHODS:
+        if self._http_method in CONDITIONAL_WRITE_METHODS:
             # Only the resource's own row, not the rows `?expand=` joins in. An update changes no key, so it
             # takes PostgreSQL's NO KEY lock (as its UPDATE would): new links to the row need not wait for it.
             return queryset.select_for_update(of=("self",), no_key=self.request.method != "DELETE")
         return queryset
 
     def get_object(self):
-        conditional = self.request.method in CONDITIONAL_WRITE_METHODS
+        conditional = self._http_method in CONDITIONAL_WRITE_METHODS
         if_match = self.request.headers.get("If-Match", "").strip() or None  # a blank header counts as none
         if conditional and if_match is None and settings.REQUIRE_IF_MATCH:
             raise PreconditionRequired()

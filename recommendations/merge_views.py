@@ -39,7 +39,9 @@ class PatientMergeSerializer(serializers.ModelSerializer):
     collapsed = serializers.DictField(
         help_text="`{procedures: [source ids dropped as duplicates], recommendations: [link ids marked merged]}`"
     )
-    evaluation = EvaluationSerializer(read_only=True, required=False, help_text="With `?evaluate=true` only.")
+    evaluation = EvaluationSerializer(
+        read_only=True, allow_null=True, help_text="The merged patient's evaluation with `?evaluate=true`; else null."
+    )
 
     class Meta:
         model = PatientMerge
@@ -82,6 +84,6 @@ class MergePatientView(APIView):
         if no_such_id(pk) or no_such_id(source):
             raise Http404("No such patient.")
         merge = services.merge_patients(target_id=pk, source_id=source, merged_by=request.user)
-        if query.validated_data["evaluate"]:
-            merge.evaluation = services.evaluate_patient(patient_id=pk)
+        evaluate = query.validated_data["evaluate"]
+        merge.evaluation = services.evaluate_patient(patient_id=pk) if evaluate else None
         return Response(PatientMergeSerializer(merge).data, status=status.HTTP_201_CREATED)

@@ -390,3 +390,20 @@ def test_schema_documents_etag_if_match_and_their_errors_on_every_resource():
         assert "ETag" in item["get"]["responses"]["200"]["headers"]
         assert "304" in item["get"]["responses"]
         assert "ETag" in item["patch"]["responses"]["200"]["headers"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("if_match", [None, "", '"stale"'])
+def test_options_on_an_item_describes_it_outside_any_transaction(if_match):
+    """OPTIONS runs in autocommit (no request transaction); DRF's metadata asks for the object as if for a PUT,
+    which must not take a row lock there (found by schemathesis: a 500)."""
+    from conftest import client_for, make_user
+    from patients.tests.factories import PatientFactory
+    from security.roles import ADMIN
+
+    patient = PatientFactory()
+    client = client_for(make_user("options-admin", ADMIN))
+    headers = {} if if_match is None else {"HTTP_IF_MATCH": if_match}
+    response = client.options(f"/api/v1/patients/{patient.pk}/", **headers)
+    assert response.status_code == 200, response.content
+    assert "PUT" in response.json()["actions"]

@@ -53,6 +53,7 @@ def test_merge_moves_everything_collapses_duplicates_and_fills_empty_fields(admi
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["source"], body["target"], body["merged_by"]) == ("dup", "keep", "admin-user")
+    assert body["evaluation"] is None  # only with ?evaluate=true; always present, as the schema says
     # Procedures: the duplicate instant collapsed into the target's, the other moved; nothing else lost.
     assert PatientProcedure.objects.count() == 2
     assert set(PatientProcedure.objects.filter(patient_id="keep").values_list("procedure_id", flat=True)) == {
