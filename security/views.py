@@ -125,7 +125,13 @@ class RegisterView(APIView):
     @extend_schema(
         summary="Register a user",
         request=RegisterSerializer,
-        responses={201: RegisteredUserSerializer, 400: BAD_REQUEST, **READ_ERRORS},
+        responses={
+            201: RegisteredUserSerializer,
+            400: BAD_REQUEST,
+            **READ_ERRORS,
+            # Usernames are unique in any case: a registration racing another of the same name loses with a 409.
+            409: OpenApiResponse(ErrorSerializer, description="The username was taken meanwhile."),
+        },
     )
     def post(self, request):
         serializer = RegisterSerializer(data=request.data)
