@@ -13,7 +13,6 @@ from urllib.parse import urlparse
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -52,10 +51,13 @@ def require_service(name: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Each test starts with an empty cache: the local-memory cache lives as long as the process."""
-    cache.clear()
+    """Each test starts with an empty cache: the local-memory cache (and the read cache's memory of it) lives as
+    long as the process."""
+    from clinrec.cache import clear_read_cache
+
+    clear_read_cache()
     yield
-    cache.clear()
+    clear_read_cache()
 
 
 def make_user(username: str, role: str | None, **extra):

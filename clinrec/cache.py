@@ -46,7 +46,9 @@ import hashlib
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.apps import AppConfig, apps
@@ -56,9 +58,11 @@ from django.core.cache import cache
 from django.core.signals import request_finished, request_started
 from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.response import Response
 from simple_history.models import HistoricalChanges
 
+from clinrec.concurrency import representation_etag
 from clinrec.models import CacheVersion
 
 logger = logging.getLogger(__name__)
@@ -229,12 +233,14 @@ def current_tokens(labels: Iterable[str]) -> dict[str, str]:
     Remembered per connection with a stamp (see the module's docstring): no query while the stamp holds.
     """
     connection = connections[router.db_for_read(CacheVersion)]
-    stamp = _stamp(connection)
     memo = connection.__dict__.get("_clinrec_tokens")
+    if memo is not None and _request.current is not None and memo[2] == _request.current:
+        return {label: memo[1][label] for label in labels if label in memo[1]}  # checked in this very request
+    stamp = _stamp(connection)
     if stamp is None or memo is None or memo[0] != stamp:
-        memo = (stamp, dict(CacheVersion.objects.values_list("label", "token")))
-        if stamp is not None:
-            connection.__dict__["_clinrec_tokens"] = memo
+        memo = (stamp, dict(CacheVersion.objects.values_list("label", "token")), None)
+    if stamp is not None:
+        connection.__dict__["_clinrec_tokens"] = (memo[0], memo[1], _request.current)
     tokens = memo[1]
     return {label: tokens[label] for label in labels if label in tokens}
 
@@ -254,17 +260,100 @@ def versions_of(model_classes: Iterable[type[models.Model]]) -> str | None:
 def read_cache_key(scope: str, model_classes: Iterable[type[models.Model]], request) -> str | None:
     """The key for one read, or None when it must not be cached (a model without a token yet)."""
     versions = versions_of(model_classes)
-    if versions is None:
-        return None
+    return None if versions is None else _key_for_versions(scope, versions, request)
+
+
+def _key_for_versions(scope: str, versions: str, request) -> str:
     query = sorted(request.query_params.lists())
     # Scheme and host are part of the key: the `next`/`previous` links of a cached page are absolute URLs.
     origin = f"{request.scheme}://{request.get_host()}"
-    digest = hashlib.sha256(f"{versions}|{origin}{request.path}?{query}".encode()).hexdigest()[:40]
+    # "2": the entry's format (data and ETag); entries of another format are never asked for.
+    digest = hashlib.sha256(f"2|{versions}|{origin}{request.path}?{query}".encode()).hexdigest()[:40]
     return f"api-read:{scope}:{digest}"
 
 
+@dataclass(frozen=True)
+class FastReadTicket:
+    """What the view says, on the normal path, about serving its response again: the models it shows with their
+    versions, the authenticator that accepted the request and the permissions that were required."""
+
+    models: tuple[type[models.Model], ...]
+    versions: str
+    authenticator: type
+    permissions: tuple[str, ...]
+
+
+class LocalReads:
+    """This process's front of the read cache: the entries it last used, by key, kept in memory (LRU-bounded).
+
+    A key embeds the committed version tokens of every model its data shows, and the tokens are read from the
+    database on every request (see the module's docstring), so an entry found here is exactly as fresh as one
+    found in Redis: a write makes every process ask for new keys. Serving it costs no Redis round trip.
+    """
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: str, entry: tuple) -> None:
+        size = settings.READ_CACHE_LOCAL_ENTRIES
+        if size <= 0:
+            return
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+local_reads = LocalReads()
+local_responses = LocalReads()  # whole responses of cached reads (clinrec.fast_reads)
+
+
+def clear_read_cache() -> None:
+    """Empty the shared cache and this process's memory of it (other processes keep theirs: restart them)."""
+    cache.clear()
+    local_reads.clear()
+    local_responses.clear()
+
+
+def model_permissions_required(view, request) -> tuple[str, ...] | None:
+    """The permissions the view's permission classes require of this read, when they can be stated in advance
+    (only DjangoModelPermissions and subclasses that do not change its checks), else None."""
+    if view.get_throttles() or getattr(view, "_ignore_model_permissions", False):
+        return None
+    required: list[str] = []
+    for permission in view.get_permissions():
+        kind = type(permission)
+        if not (
+            isinstance(permission, DjangoModelPermissions)
+            and kind.has_permission is DjangoModelPermissions.has_permission
+            and kind.has_object_permission is BasePermission.has_object_permission
+            and permission.authenticated_users_only
+        ):
+            return None
+        model = permission._queryset(view).model
+        required += permission.get_required_permissions(request.method, model)
+    return tuple(required)
+
+
 class CachedReadMixin:
-    """Viewset mixin caching `list` and `retrieve` data; `cache_models` names every model the output shows."""
+    """Viewset mixin caching `list` and `retrieve` data; `cache_models` names every model the output shows.
+
+    An entry is the serialized data with its ETag (computed once, when it is stored), looked up first in this
+    process's memory (`local_reads`), then in the shared cache.
+    """
 
     cache_models: tuple[type[models.Model], ...] = ()
 
@@ -275,15 +364,43 @@ class CachedReadMixin:
         return self._cached_read(request, "detail", super().retrieve, *args, **kwargs)
 
     def _cached_read(self, request, kind: str, read, *args, **kwargs):
-        key = read_cache_key(f"{self.basename}-{kind}", self.cache_models or (self.queryset.model,), request)
+        shown = self.cache_models or (self.queryset.model,)
+        versions = versions_of(shown)
+        key = None if versions is None else _key_for_versions(f"{self.basename}-{kind}", versions, request)
         if key is not None:
-            data = cache.get(key)
-            if data is not None:
-                return Response(data)
+            self._offer_fast_read(request, shown, versions)
+            entry = local_reads.get(key)
+            if entry is None:
+                entry = cache.get(key)
+                if isinstance(entry, tuple):
+                    local_reads.put(key, entry)
+            if isinstance(entry, tuple):
+                data, etag = entry
+                response = Response(data)
+                response.representation_etag = etag
+                return response
         response = read(request, *args, **kwargs)
         if key is not None and response.status_code == 200:
-            cache.set(key, response.data, timeout=settings.CACHE_TTL_SECONDS)
+            etag = representation_etag(response.data) if kind == "detail" else None
+            response.representation_etag = etag
+            entry = (response.data, etag)
+            cache.set(key, entry, timeout=settings.CACHE_TTL_SECONDS)
+            local_reads.put(key, entry)
         return response
+
+    def _offer_fast_read(self, request, shown, versions: str) -> None:
+        """Tell clinrec.fast_reads this response may be served again whole, and on which conditions."""
+        authenticators = self.get_authenticators()
+        if not authenticators or type(request.successful_authenticator) is not type(authenticators[0]):
+            return  # only what the first authenticator accepted is checked the same way again
+        permissions = model_permissions_required(self, request)
+        if permissions is not None:
+            request._request.clinrec_fast_read = FastReadTicket(
+                models=tuple(shown),
+                versions=versions,
+                authenticator=type(authenticators[0]),
+                permissions=permissions,
+            )
 
 
 # --- wiring -------------------------------------------------------------------------------------------------

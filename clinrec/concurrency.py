@@ -161,7 +161,8 @@ class ConcurrencyMixin:
             and isinstance(response.data, Mapping)
             and ETAG_STATUS_BY_ACTION.get(getattr(self, "action", None)) == response.status_code
         ):
-            etag = representation_etag(response.data)
+            # A cached read brings the ETag it was stored with (clinrec.cache): the same hash, not computed again.
+            etag = getattr(response, "representation_etag", None) or representation_etag(response.data)
             if_none_match = request.headers.get("If-None-Match")
             if request.method in ("GET", "HEAD") and if_none_match and etag_matches(if_none_match, etag, weak=True):
                 response = Response(status=status.HTTP_304_NOT_MODIFIED)

@@ -36,7 +36,6 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.runner import DiscoverRunner  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
@@ -71,7 +70,9 @@ def measure(client: APIClient, method: str, url: str, repeat: int, *, cold: bool
     timings, queries = [], 0
     for _ in range(repeat):
         if cold:
-            cache.clear()
+            from clinrec.cache import clear_read_cache
+
+            clear_read_cache()
         with CaptureQueriesContext(connection) as captured:
             started = time.perf_counter()
             response = getattr(client, method)(url)

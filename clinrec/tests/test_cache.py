@@ -27,6 +27,7 @@ from simple_history.models import HistoricalChanges
 
 from clinrec.cache import (
     bump_versions,
+    clear_read_cache,
     project_models,
     read_cache_key,
     token_queries_per_request,
@@ -55,7 +56,7 @@ def token(model: type[models.Model]) -> str:
 
 
 def names(response) -> list[str]:
-    return [row["name"] for row in response.data["results"]]
+    return [row["name"] for row in response.json()["results"]]
 
 
 @pytest.fixture
@@ -68,13 +69,13 @@ def patient():
 
 @committed
 def test_retrieve_is_served_from_cache_until_versions_are_bumped(viewer_client, patient):
-    assert viewer_client.get(PATIENT).data["name"] == "Original"
+    assert viewer_client.get(PATIENT).json()["name"] == "Original"
     Patient.objects.filter(pk="108").update(name="Changed behind the API")
 
-    assert viewer_client.get(PATIENT).data["name"] == "Original"
+    assert viewer_client.get(PATIENT).json()["name"] == "Original"
 
     bump_versions(Patient)
-    assert viewer_client.get(PATIENT).data["name"] == "Changed behind the API"
+    assert viewer_client.get(PATIENT).json()["name"] == "Changed behind the API"
 
 
 @committed
@@ -131,7 +132,7 @@ def test_patch_makes_next_reads_fresh(clinician_client, patient):
 
     assert clinician_client.patch(PATIENT, {"name": "Patched"}, format="json").status_code == 200
 
-    assert clinician_client.get(PATIENT).data["name"] == "Patched"
+    assert clinician_client.get(PATIENT).json()["name"] == "Patched"
     assert names(clinician_client.get(PATIENTS)) == ["Patched"]
 
 
@@ -143,13 +144,13 @@ def test_put_makes_next_reads_fresh(clinician_client, patient):
     response = clinician_client.put(PATIENT, {"id": "108", "name": "Replaced", "sex": "male"}, format="json")
     assert response.status_code == 200
 
-    assert clinician_client.get(PATIENT).data["sex"] == "male"
+    assert clinician_client.get(PATIENT).json()["sex"] == "male"
     assert names(clinician_client.get(PATIENTS)) == ["Replaced"]
 
 
 @committed
 def test_post_makes_next_list_fresh(clinician_client, patient):
-    assert clinician_client.get(PATIENTS).data["count"] == 1
+    assert clinician_client.get(PATIENTS).json()["count"] == 1
 
     assert clinician_client.post(PATIENTS, {"id": "109", "name": "Newcomer"}, format="json").status_code == 201
 
@@ -162,7 +163,7 @@ def test_post_makes_a_cached_404_answer_with_the_new_object(clinician_client):
 
     assert clinician_client.post(PATIENTS, {"id": "108", "name": "Newcomer"}, format="json").status_code == 201
 
-    assert clinician_client.get(PATIENT).data["name"] == "Newcomer"
+    assert clinician_client.get(PATIENT).json()["name"] == "Newcomer"
 
 
 @committed
@@ -173,7 +174,7 @@ def test_delete_makes_next_reads_fresh(admin_client_jwt, patient):
     assert admin_client_jwt.delete(PATIENT).status_code == 204
 
     assert admin_client_jwt.get(PATIENT).status_code == 404
-    assert admin_client_jwt.get(PATIENTS).data["count"] == 0
+    assert admin_client_jwt.get(PATIENTS).json()["count"] == 0
 
 
 @committed
@@ -184,7 +185,7 @@ def test_blocked_delete_keeps_the_object_readable(admin_client_jwt, patient):
     assert admin_client_jwt.delete(PATIENT).status_code == 409
 
     assert admin_client_jwt.get(PATIENT).status_code == 200
-    assert admin_client_jwt.get(PATIENTS).data["count"] == 1
+    assert admin_client_jwt.get(PATIENTS).json()["count"] == 1
 
 
 # --- writes to linked objects -------------------------------------------------------------------------------
@@ -194,34 +195,34 @@ def test_blocked_delete_keeps_the_object_readable(admin_client_jwt, patient):
 def test_patient_name_change_shows_in_expanded_patient_procedures(clinician_client, patient):
     PatientProcedureFactory(patient=patient)
     before = clinician_client.get(LINKS, {"expand": "patient"})
-    assert before.data["results"][0]["patient"]["name"] == "Original"
+    assert before.json()["results"][0]["patient"]["name"] == "Original"
 
     assert clinician_client.patch(PATIENT, {"name": "Renamed"}, format="json").status_code == 200
 
     after = clinician_client.get(LINKS, {"expand": "patient"})
-    assert after.data["results"][0]["patient"]["name"] == "Renamed"
+    assert after.json()["results"][0]["patient"]["name"] == "Renamed"
 
 
 @committed
 def test_procedure_change_shows_in_expanded_patient_procedure(admin_client_jwt, patient):
     link = PatientProcedureFactory(patient=patient, procedure=ProcedureFactory(id="hip", name="Hip"))
     url = f"{LINKS}{link.pk}/"
-    assert admin_client_jwt.get(url, {"expand": "procedure"}).data["procedure"]["name"] == "Hip"
+    assert admin_client_jwt.get(url, {"expand": "procedure"}).json()["procedure"]["name"] == "Hip"
 
     admin_client_jwt.patch("/api/v1/procedures/hip/", {"name": "Hip replacement"}, format="json")
 
-    assert admin_client_jwt.get(url, {"expand": "procedure"}).data["procedure"]["name"] == "Hip replacement"
+    assert admin_client_jwt.get(url, {"expand": "procedure"}).json()["procedure"]["name"] == "Hip replacement"
 
 
 @committed
 def test_new_patient_procedure_shows_in_filtered_list(clinician_client, patient):
     ProcedureFactory(id="hip")
-    assert clinician_client.get(LINKS, {"patient": "108"}).data["count"] == 0
+    assert clinician_client.get(LINKS, {"patient": "108"}).json()["count"] == 0
 
     body = {"patient": "108", "procedure": "hip", "performed_at": "2025-03-01T09:30:00Z"}
     assert clinician_client.post(LINKS, body, format="json").status_code == 201
 
-    assert clinician_client.get(LINKS, {"patient": "108"}).data["count"] == 1
+    assert clinician_client.get(LINKS, {"patient": "108"}).json()["count"] == 1
 
 
 # --- version tokens: in the database, replaced after the commit ---------------------------------------------
@@ -272,7 +273,7 @@ def test_a_reader_that_raced_a_writer_never_serves_its_old_data(viewer_client, c
     request = Request(APIRequestFactory().get(PATIENT))
     assert viewer_client.get(PATIENT).status_code == 200
     assert cache.get(read_cache_key("patient-detail", (Patient,), request)) is not None  # the API's own key
-    cache.clear()
+    clear_read_cache()
 
     # A slow reader takes the tokens and reads the patient from the database...
     key = read_cache_key("patient-detail", (Patient,), request)
@@ -282,19 +283,19 @@ def test_a_reader_that_raced_a_writer_never_serves_its_old_data(viewer_client, c
     # ...then the reader stores what it read, under the tokens it took.
     cache.set(key, old_data)
 
-    assert viewer_client.get(PATIENT).data["name"] == "Patched"
+    assert viewer_client.get(PATIENT).json()["name"] == "Patched"
     assert cache.get(key)["name"] == "Original"  # still there, under a token nobody asks for any more
 
 
 def test_inside_an_open_transaction_reads_see_its_own_writes(viewer_client, patient):
     # This test is one transaction that never commits: the write's shared token is never replaced.
-    assert viewer_client.get(PATIENT).data["name"] == "Original"
+    assert viewer_client.get(PATIENT).json()["name"] == "Original"
     shared = token(Patient)
 
     Patient.objects.filter(pk="108").update(name="Not committed yet")
     bump_versions(Patient)
 
-    assert viewer_client.get(PATIENT).data["name"] == "Not committed yet"
+    assert viewer_client.get(PATIENT).json()["name"] == "Not committed yet"
     assert token(Patient) == shared
 
 
@@ -379,8 +380,8 @@ def test_cached_links_follow_the_host_of_each_request(viewer_client):
     internal = viewer_client.get(PATIENTS, {"limit": 1}, HTTP_HOST="localhost")
     public = viewer_client.get(PATIENTS, {"limit": 1}, HTTP_HOST="127.0.0.1")
 
-    assert internal.data["next"].startswith("http://localhost/")
-    assert public.data["next"].startswith("http://127.0.0.1/")
+    assert internal.json()["next"].startswith("http://localhost/")
+    assert public.json()["next"].startswith("http://127.0.0.1/")
 
 
 # --- Redis down, Redis up -----------------------------------------------------------------------------------
@@ -399,8 +400,8 @@ def test_api_answers_from_the_database_when_redis_is_down(viewer_client, clinici
         listed_again = viewer_client.get(PATIENTS)
 
     assert (listed.status_code, retrieved.status_code, created.status_code, patched.status_code) == (200, 200, 201, 200)
-    assert fresh.data["name"] == "Patched"
-    assert listed_again.data["count"] == 2
+    assert fresh.json()["name"] == "Patched"
+    assert listed_again.json()["count"] == 2
     # The first cache call found Redis dead; every later one skipped it (the circuit breaker) instead of
     # trying again: writes do not touch Redis, and the 4 reads made 4 GETs and 4 SETs.
     breaker = _breakers["127.0.0.1:1"]

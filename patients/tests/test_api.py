@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from clinrec.cache import token_queries_per_request
+from clinrec.cache import clear_read_cache, token_queries_per_request
 from patients.models import Patient
 from patients.tests.factories import PatientFactory
 
@@ -561,7 +560,7 @@ def test_patient_list_costs_the_same_queries_for_5_and_200_rows(viewer_client, d
     for rows in (5, 200):
         Patient.objects.all().delete()
         Patient.objects.bulk_create([PatientFactory.build(id=f"q-{n:03d}") for n in range(rows)])
-        cache.clear()  # bulk_create sends no signals; start from a cold cache
+        clear_read_cache()  # bulk_create sends no signals; start from a cold cache
 
         with django_assert_max_num_queries(PATIENT_LIST_QUERIES + token_queries_per_request()) as captured:
             response = viewer_client.get(PATIENTS, {"limit": 500})

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils.dateparse import parse_datetime
 
-from clinrec.cache import token_queries_per_request
+from clinrec.cache import clear_read_cache, token_queries_per_request
 from patients.models import Patient
 from patients.tests.factories import PatientFactory
 from procedures.models import PatientProcedure, Procedure
@@ -405,7 +404,7 @@ def make_history(rows: int) -> None:
         PatientProcedureFactory.build(patient=patient, procedure=procedure)
         for patient, procedure in zip(patients, procedures, strict=True)
     )
-    cache.clear()  # bulk_create sends no signals; start from a cold cache
+    clear_read_cache()  # bulk_create sends no signals; start from a cold cache
 
 
 def test_expanded_list_costs_the_same_queries_for_5_and_200_rows(viewer_client, django_assert_max_num_queries):
@@ -429,7 +428,7 @@ def test_expanded_list_costs_the_same_queries_for_5_and_200_rows(viewer_client, 
 
 def test_expanded_retrieve_is_one_query_for_the_link_and_both_objects(viewer_client, django_assert_num_queries):
     link = PatientProcedureFactory()
-    cache.clear()
+    clear_read_cache()
 
     # SAVEPOINT, the cache's version tokens, the token's user and its 2 permission queries (the first request of
     # this client takes its role snapshot), the link joined with its patient and procedure, RELEASE.
