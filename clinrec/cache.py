@@ -37,6 +37,11 @@ any of them changed: a deactivated, deleted or re-roled user loses access on the
 Only the serialized data is cached, after DRF has authenticated the request and checked its permissions, so
 a cached response never skips authentication and is never served to a user with other rights. A Redis that
 fails costs one short timeout and is then skipped for a while (clinrec.redis_breaker).
+
+Each process also keeps the entries it used last in memory (`local_reads`, READ_CACHE_LOCAL_ENTRIES): same
+keys, so the same freshness, and no Redis round trip for a read this process made recently. The whole final
+response of such a read is kept too (`local_responses`), for clinrec.fast_reads, which serves it again before
+the middleware and DRF once it has made the same checks (see that module).
 """
 
 from __future__ import annotations

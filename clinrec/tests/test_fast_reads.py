@@ -35,6 +35,14 @@ def viewer(db):
     return make_user("fast-viewer", VIEWER)
 
 
+def warmed_up(user):
+    """A client of `user` whose read of the patient is kept: the second read was served whole."""
+    client = client_for(user)
+    assert client.get(PATIENT).status_code == 200
+    assert client.get(PATIENT).status_code == 200
+    return client
+
+
 @pytest.fixture
 def view_never_runs(monkeypatch):
     """From now on, a request that reaches the patient view fails the test: only a kept response can answer."""
@@ -84,9 +92,7 @@ def test_a_write_shows_on_the_next_read(patient, viewer):
 
 
 def test_a_deactivated_user_is_refused_on_the_next_read(patient, viewer):
-    client = client_for(viewer)
-    assert client.get(PATIENT).status_code == 200
-    assert client.get(PATIENT).status_code == 200
+    client = warmed_up(viewer)
 
     viewer.is_active = False
     viewer.save()
@@ -95,9 +101,7 @@ def test_a_deactivated_user_is_refused_on_the_next_read(patient, viewer):
 
 
 def test_a_deleted_user_is_refused_on_the_next_read(patient, viewer):
-    client = client_for(viewer)
-    assert client.get(PATIENT).status_code == 200
-    assert client.get(PATIENT).status_code == 200
+    client = warmed_up(viewer)
 
     viewer.delete()
 
@@ -105,9 +109,7 @@ def test_a_deleted_user_is_refused_on_the_next_read(patient, viewer):
 
 
 def test_a_user_whose_role_was_removed_is_refused_on_the_next_read(patient, viewer):
-    client = client_for(viewer)
-    assert client.get(PATIENT).status_code == 200
-    assert client.get(PATIENT).status_code == 200
+    client = warmed_up(viewer)
 
     viewer.groups.clear()
 
@@ -115,9 +117,7 @@ def test_a_user_whose_role_was_removed_is_refused_on_the_next_read(patient, view
 
 
 def test_a_role_that_loses_the_permission_is_refused_on_the_next_read(patient, viewer):
-    client = client_for(viewer)
-    assert client.get(PATIENT).status_code == 200
-    assert client.get(PATIENT).status_code == 200
+    client = warmed_up(viewer)
 
     Group.objects.get(name=VIEWER).permissions.remove(Permission.objects.get(codename="view_patient"))
 
@@ -125,9 +125,7 @@ def test_a_role_that_loses_the_permission_is_refused_on_the_next_read(patient, v
 
 
 def test_a_token_that_expired_since_is_refused(patient, viewer, monkeypatch):
-    client = client_for(viewer)
-    assert client.get(PATIENT).status_code == 200
-    assert client.get(PATIENT).status_code == 200
+    client = warmed_up(viewer)
 
     later = aware_utcnow() + timedelta(days=2)
     monkeypatch.setattr(simplejwt_tokens, "aware_utcnow", lambda: later)
@@ -138,8 +136,7 @@ def test_a_token_that_expired_since_is_refused(patient, viewer, monkeypatch):
 
 
 def test_another_users_token_is_checked_not_the_kept_one(patient, viewer):
-    assert client_for(viewer).get(PATIENT).status_code == 200
-    assert client_for(viewer).get(PATIENT).status_code == 200
+    warmed_up(viewer)
 
     roleless = client_for(make_user("fast-nobody", None))
     forged = client_for(viewer)
