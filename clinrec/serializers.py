@@ -29,8 +29,8 @@ def _impossible_date(value: object) -> str | None:
     return None
 
 
-class CalendarDateField(serializers.DateField):
-    """A date field that reports an impossible date (1950-02-30) as such, not as a "wrong format"."""
+class ImpossibleDateMixin:
+    """Reports an impossible date (1950-02-30, 2026-02-30T10:00Z) as such, not as a "wrong format"."""
 
     default_error_messages = {"impossible": "{reason}"}
 
@@ -41,16 +41,12 @@ class CalendarDateField(serializers.DateField):
         return super().to_internal_value(value)
 
 
-class CalendarDateTimeField(serializers.DateTimeField):
-    """A date-time field that reports an impossible date (2026-02-30T10:00Z) as such, not as a "wrong format"."""
+class CalendarDateField(ImpossibleDateMixin, serializers.DateField):
+    """A date field that reports an impossible date as such."""
 
-    default_error_messages = {"impossible": "{reason}"}
 
-    def to_internal_value(self, value):
-        reason = _impossible_date(value)
-        if reason is not None:
-            self.fail("impossible", reason=reason)
-        return super().to_internal_value(value)
+class CalendarDateTimeField(ImpossibleDateMixin, serializers.DateTimeField):
+    """A date-time field that reports an impossible date as such."""
 
 
 class ClinRecModelSerializer(serializers.ModelSerializer):
