@@ -18,7 +18,7 @@ from django.conf import settings
 
 from interop.fhir import codes
 from interop.fhir.mapping import as_json, service_request_for
-from recommendations.consumers import PermanentFailure
+from recommendations.consumers import PermanentFailure, event_link
 from recommendations.models import PatientRecommendation, RecommendationEvent
 
 FHIR_JSON = "application/fhir+json"
@@ -95,11 +95,5 @@ class FhirPushConsumer:
     at_most_once = False
 
     def handle(self, event: RecommendationEvent) -> None:
-        link = (
-            PatientRecommendation.objects.select_related("patient", "recommendation")
-            .filter(pk=event.patient_recommendation_id)
-            .first()
-        )
-        if link is None:
-            raise PermanentFailure(f"patient recommendation of event {event.pk} no longer exists")
+        link = event_link(event)
         push_service_request(link)  # as it is now: a later state is never overwritten by an older one

@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 
 from interop.hl7v2 import messages, mllp
-from recommendations.consumers import PermanentFailure
-from recommendations.models import Delivery, PatientRecommendation, RecommendationEvent
+from recommendations.consumers import PermanentFailure, event_link
+from recommendations.models import Delivery, RecommendationEvent
 
 
 def control_id(delivery_id: int) -> str:
@@ -27,13 +27,7 @@ class Hl7v2Consumer:
     at_most_once = False
 
     def handle(self, event: RecommendationEvent) -> None:
-        link = (
-            PatientRecommendation.objects.select_related("patient", "recommendation")
-            .filter(pk=event.patient_recommendation_id)
-            .first()
-        )
-        if link is None:
-            raise PermanentFailure(f"patient recommendation of event {event.pk} no longer exists")
+        link = event_link(event)
         delivery_id = Delivery.objects.values_list("pk", flat=True).get(event=event, consumer=self.name)
         status = event.payload.get("status", "active") if event.event_type == event.TYPE_STATUS_CHANGED else "active"
         if status not in messages.ORDER_CONTROL:

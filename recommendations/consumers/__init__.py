@@ -26,7 +26,7 @@ from typing import Protocol, runtime_checkable
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from recommendations.models import RecommendationEvent
+from recommendations.models import PatientRecommendation, RecommendationEvent
 
 
 class NothingDone(Exception):
@@ -49,6 +49,19 @@ class EventConsumer(Protocol):
 
     def handle(self, event: RecommendationEvent) -> None:
         """Do this consumer's part for one event; raise to have the delivery retried (or failed)."""
+
+
+def event_link(event: RecommendationEvent) -> PatientRecommendation:
+    """The patient recommendation an event is about, with its patient and programme; a permanent failure when it
+    no longer exists (sending again would not bring it back)."""
+    link = (
+        PatientRecommendation.objects.select_related("patient", "recommendation")
+        .filter(pk=event.patient_recommendation_id)
+        .first()
+    )
+    if link is None:
+        raise PermanentFailure(f"patient recommendation of event {event.pk} no longer exists")
+    return link
 
 
 def enabled_consumers() -> dict[str, EventConsumer]:
