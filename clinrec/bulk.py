@@ -19,7 +19,9 @@ and write any history rows themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
@@ -33,7 +35,8 @@ def insert_rows(
     returning: Sequence[str] = (),
     using: str = DEFAULT_DB_ALIAS,
 ) -> list[tuple]:
-    """Insert `rows` (tuples in the order of `fields`, values adapted with `db_value`) into `model`'s table.
+    """Insert `rows` (tuples in the order of `fields`, values adapted with `db_value`, JSON possibly as text from
+    `json_text`) into `model`'s table.
 
     Returns, for each row actually inserted (not skipped for a conflict), the values of `returning` (raw
     database values, in no particular order); an empty list without `returning`.
@@ -92,6 +95,14 @@ def _sqlite_variable_limit(connection) -> int:
 
     getlimit = getattr(connection.connection, "getlimit", None)  # Python 3.11+; else Django's cautious figure
     return getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else connection.features.max_query_params
+
+
+def json_text(model: type[models.Model], field: str) -> Callable[[Any], str]:
+    """A function writing values of the JSON field `model.field` as the JSON text `insert_rows` can send on
+    either database: the field's encoder without its per-value layers, and text that can be written twice
+    (a link and its history row) for one encoding."""
+    encoder = model._meta.get_field(field).encoder
+    return partial(json.dumps, cls=encoder)
 
 
 def db_value(model: type[models.Model], field: str, value: Any, *, using: str = DEFAULT_DB_ALIAS) -> Any:

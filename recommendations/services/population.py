@@ -33,7 +33,7 @@ from django.utils import timezone
 from simple_history.signals import pre_create_historical_record
 from simple_history.utils import get_change_reason_from_object
 
-from clinrec.bulk import db_value, insert_rows
+from clinrec.bulk import db_value, insert_rows, json_text
 from clinrec.cache import bump_versions
 from patients.models import Patient
 from recommendations.models import (
@@ -196,7 +196,7 @@ def _evaluate_chunk(*, run_id: int, patient_ids: list[str]) -> None:
 
 
 class _Created(NamedTuple):
-    """A link this chunk inserted, with its provenance as a dict and as stored (adapted once, written twice)."""
+    """A link this chunk inserted, with its provenance as a dict and as JSON text (encoded once, written twice)."""
 
     pk: int
     patient_id: str
@@ -213,9 +213,8 @@ def _insert_links(*, planned: dict[tuple[str, str], tuple[str, dict]], at: datet
     """Insert the planned links; return those inserted, by id. A link a concurrent write made active meanwhile
     is skipped by the partial unique index, and `RETURNING` leaves it out, so nothing else announces it."""
     stored_at = connection.ops.adapt_datetimefield_value(at)
-    stored = {
-        key: db_value(PatientRecommendation, "provenance", provenance) for key, (_, provenance) in planned.items()
-    }
+    to_json = json_text(PatientRecommendation, "provenance")
+    stored = {key: to_json(provenance) for key, (_, provenance) in planned.items()}
     inserted = insert_rows(
         PatientRecommendation,
         _LINK_FIELDS,
@@ -315,6 +314,7 @@ def _insert_events(
     """The outbox events of the links inserted, pending for the relay, with `announce_recommendation`'s payload."""
     recommended_at = at.isoformat()
     created_at = connection.ops.adapt_datetimefield_value(now)
+    to_json = json_text(RecommendationEvent, "payload")
     insert_rows(
         RecommendationEvent,
         _EVENT_FIELDS,
@@ -324,9 +324,7 @@ def _insert_events(
                 link.patient_id,
                 link.definition_id,
                 link.pk,
-                db_value(
-                    RecommendationEvent,
-                    "payload",
+                to_json(
                     event_payload(
                         patient_id=link.patient_id,
                         patient_name=names[link.patient_id],
