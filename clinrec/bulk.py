@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db.models.expressions import RawSQL
 
 
 def insert_rows(
@@ -95,6 +96,13 @@ def _sqlite_variable_limit(connection) -> int:
 
     getlimit = getattr(connection.connection, "getlimit", None)  # Python 3.11+; else Django's cautious figure
     return getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else connection.features.max_query_params
+
+
+def stored_ids(ids: Sequence[Any]) -> RawSQL | list:
+    """Ids read from the database, for an `__in` lookup (`pk__in=stored_ids(ids)`): the SQL of a plain list,
+    `IN (%s, %s, ...)`, so the planner sees the same thing, without the field preparing each value again (a
+    few microseconds each, for every query of every chunk of thousands of ids). Only for ids as stored."""
+    return RawSQL(", ".join(["%s"] * len(ids)), list(ids)) if ids else []
 
 
 def json_text(model: type[models.Model], field: str) -> Callable[[Any], str]:

@@ -33,7 +33,7 @@ from django.utils import timezone
 from simple_history.signals import pre_create_historical_record
 from simple_history.utils import get_change_reason_from_object
 
-from clinrec.bulk import db_value, insert_rows, json_text
+from clinrec.bulk import db_value, insert_rows, json_text, stored_ids
 from clinrec.cache import bump_versions
 from patients.models import Patient
 from recommendations.models import (
@@ -139,7 +139,10 @@ def _evaluate_chunk(*, run_id: int, patient_ids: list[str]) -> None:
 
     # 1-2. Lock (reading the names the events quote on the way), then read in bulk.
     names = dict(
-        Patient.objects.select_for_update().filter(pk__in=patient_ids).order_by("pk").values_list("pk", "name")
+        Patient.objects.select_for_update()
+        .filter(pk__in=stored_ids(patient_ids))
+        .order_by("pk")
+        .values_list("pk", "name")
     )
     snapshots = list(population_snapshots(patient_ids=patient_ids))
     read_seconds = time.perf_counter() - clock
@@ -151,7 +154,7 @@ def _evaluate_chunk(*, run_id: int, patient_ids: list[str]) -> None:
     definitions = definitions_for_rules(fired, create=True) if fired else {}
     active = set(
         PatientRecommendation.objects.filter(
-            patient_id__in=patient_ids,
+            patient_id__in=stored_ids(patient_ids),
             status=RecommendationStatus.ACTIVE,
             recommendation__in=[definition.pk for definition in definitions.values()],
         ).values_list("patient_id", "recommendation_id")
