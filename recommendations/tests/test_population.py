@@ -13,7 +13,9 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.db.models import Max
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -200,6 +202,26 @@ def test_history_rows_name_the_user_and_the_way_in_like_a_single_evaluation(rf):
     assert set(made.values_list("history_user__username", "history_source", "history_client_address")) == {
         ("run-admin", "api", "203.0.113.7")
     }
+
+
+def test_a_chunk_costs_the_same_queries_however_many_patients_it_holds(django_assert_num_queries):
+    """Set-wise: reads, inserts and the run's figures are a fixed number of queries per chunk, not per patient."""
+    seed_mock_hospital()
+
+    def one_chunk() -> tuple[PopulationRun, list[str]]:
+        forget_rule_made()
+        run, chunks = start_population_run(chunk_size=10_000, at=timezone.now())
+        return run, chunks[0]
+
+    run, chunk = one_chunk()
+    with CaptureQueriesContext(connection) as small:
+        evaluate_chunk(run_id=run.pk, patient_ids=chunk)
+    seed_synthetic_patients(count=300, seed=6, procedures=2)
+    run, chunk = one_chunk()
+    with django_assert_num_queries(len(small)):
+        evaluate_chunk(run_id=run.pk, patient_ids=chunk)
+    assert PopulationRun.objects.get(pk=run.pk).done == 324
+    assert sum(PopulationRun.objects.get(pk=run.pk).counts.values()) > 10  # the synthetic patients got some
 
 
 def test_a_second_run_records_nothing_new():
