@@ -10,6 +10,7 @@ from operator import itemgetter
 from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from clinrec.bulk import stored_ids
 from patients.models import Patient
 from patients.selectors import live_patients
 from procedures.models import PatientProcedure
@@ -40,14 +41,14 @@ def patient_snapshot(*, patient: Patient) -> PatientSnapshot:
 
 
 def population_snapshots(*, patient_ids: list[str] | None = None, chunk_size: int = 2000) -> Iterator[PatientSnapshot]:
-    """A snapshot of every patient (or of `patient_ids`), for set-wise evaluation: one query, streamed (never one
-    per patient).
+    """A snapshot of every patient (or of `patient_ids`, ids as stored, such as a run's chunk), for set-wise
+    evaluation: one query, streamed (never one per patient).
 
     Patients are joined to their whole procedure history (a left join: one row per history entry, one row of
     nulls for a patient without history), ordered by patient, and grouped in Python; memory stays bounded by
     the driver's chunk.
     """
-    patients = live_patients() if patient_ids is None else live_patients().filter(pk__in=patient_ids)
+    patients = live_patients() if patient_ids is None else live_patients().filter(pk__in=stored_ids(patient_ids))
     rows = (
         # Tombstones of a merge are not patients any more: their history lives on the target.
         patients.order_by("pk", "-procedures__performed_at", "-procedures__pk")

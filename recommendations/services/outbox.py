@@ -93,17 +93,42 @@ def change_recommendation_status(*, link: PatientRecommendation, previous: str) 
 
 
 def _event_payload(link: PatientRecommendation) -> dict[str, Any]:
+    return event_payload(
+        patient_id=link.patient_id,
+        patient_name=link.patient.name,
+        definition=link.recommendation,
+        source=link.source,
+        reason=link.reason,
+        link_id=link.pk,
+        recommended_at=link.recommended_at.isoformat(),
+        provenance=link.provenance,
+    )
+
+
+def event_payload(
+    *,
+    patient_id: str,
+    patient_name: str,
+    definition: Recommendation,
+    source: str,
+    reason: str,
+    link_id: int,
+    recommended_at: str,
+    provenance: dict[str, Any],
+) -> dict[str, Any]:
+    """The payload announcing a patient recommendation, from plain values: set-wise evaluation builds tens of
+    thousands without a model instance each (`recommended_at` already in ISO form, computed once per run)."""
     return {
-        "patient": link.patient_id,
-        "patient_name": link.patient.name,
-        "recommendation": link.recommendation_id,
-        "recommendation_name": link.recommendation.name,
-        "rule": link.recommendation.rule,
-        "source": link.source,
-        "reason": link.reason,
-        "patient_recommendation": link.pk,
-        "recommended_at": link.recommended_at.isoformat(),
-        "provenance": link.provenance,
+        "patient": patient_id,
+        "patient_name": patient_name,
+        "recommendation": definition.pk,
+        "recommendation_name": definition.name,
+        "rule": definition.rule,
+        "source": source,
+        "reason": reason,
+        "patient_recommendation": link_id,
+        "recommended_at": recommended_at,
+        "provenance": provenance,
     }
 
 

@@ -8,13 +8,15 @@ run; embedded (eager Celery) the chunks run in-process one after the other. A ch
    concurrent `evaluate_patient` of one of them waits for the chunk, or the chunk for it;
 2. reads their snapshots and their active recommendations in bulk (`population_snapshots`, one query each);
 3. runs the pure engine over the snapshots in memory and keeps, per patient and definition, what is new;
-4. inserts the new links (with provenance) and then their outbox events (`pending`, published later by the
-   relay) with `insert_rows`, skipping a link that a concurrent write made active meanwhile (the partial
-   unique index holds), and writing events only for the links actually inserted;
+4. inserts the new links (with provenance) with `insert_rows`, skipping a link that a concurrent write made
+   active meanwhile (the partial unique index holds) and getting back the ids of those actually inserted;
+   then, for exactly those, their audit history rows (what django-simple-history writes on a create) and
+   their outbox events (`pending`, published later by the relay);
 5. bumps the cache versions (bulk writes send no signals) and adds its figures to the run, under its row lock.
 
 Findings, definitions, provenance and event payloads come from the same functions `evaluate_patient` uses
-(`definitions_for_rules`, `rule_provenance`, `_event_payload`), so the two give identical results.
+(`definitions_for_rules`, `rule_provenance`, `event_payload`), and the history rows' user and origin from
+simple-history's and clinrec.history's own hooks, so the two give identical results.
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ import logging
 import time
 from collections import Counter
 from datetime import datetime
+from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from simple_history.signals import pre_create_historical_record
+from simple_history.utils import get_change_reason_from_object
 
-from clinrec.bulk import db_value, insert_rows
+from clinrec.bulk import db_value, insert_rows, json_text, stored_ids
 from clinrec.cache import bump_versions
 from patients.models import Patient
 from recommendations.models import (
@@ -42,7 +48,7 @@ from recommendations.models import (
 )
 from recommendations.selectors import population_snapshots
 from recommendations.services.evaluation import definitions_for_rules, get_engine
-from recommendations.services.outbox import _event_payload
+from recommendations.services.outbox import event_payload
 from recommendations.services.provenance import rule_provenance
 from recommendations.services.rule_sets import active_rule_set
 
@@ -131,8 +137,13 @@ def _evaluate_chunk(*, run_id: int, patient_ids: list[str]) -> None:
     engine = get_engine(rule_set)
     clock = time.perf_counter()
 
-    # 1-2. Lock, then read in bulk.
-    list(Patient.objects.select_for_update().filter(pk__in=patient_ids).order_by("pk").values_list("pk"))
+    # 1-2. Lock (reading the names the events quote on the way), then read in bulk.
+    names = dict(
+        Patient.objects.select_for_update()
+        .filter(pk__in=stored_ids(patient_ids))
+        .order_by("pk")
+        .values_list("pk", "name")
+    )
     snapshots = list(population_snapshots(patient_ids=patient_ids))
     read_seconds = time.perf_counter() - clock
 
@@ -143,7 +154,7 @@ def _evaluate_chunk(*, run_id: int, patient_ids: list[str]) -> None:
     definitions = definitions_for_rules(fired, create=True) if fired else {}
     active = set(
         PatientRecommendation.objects.filter(
-            patient_id__in=patient_ids,
+            patient_id__in=stored_ids(patient_ids),
             status=RecommendationStatus.ACTIVE,
             recommendation__in=[definition.pk for definition in definitions.values()],
         ).values_list("patient_id", "recommendation_id")
@@ -158,88 +169,21 @@ def _evaluate_chunk(*, run_id: int, patient_ids: list[str]) -> None:
             planned[(patient_id, definition.pk)] = (finding.reason, provenance)
     evaluate_seconds = time.perf_counter() - clock
 
-    # 4. Bulk inserts: links, then events for the links actually inserted.
+    # 4. Bulk inserts: links, then the history rows and events of the links actually inserted.
     clock = time.perf_counter()
     counts: Counter[str] = Counter()
     if planned:
-        stored_at = connection.ops.adapt_datetimefield_value(at)
-        insert_rows(
-            PatientRecommendation,
-            ["patient", "recommendation", "recommended_at", "source", "reason", "status", "provenance"],
-            (
-                (
-                    patient_id,
-                    definition_id,
-                    stored_at,
-                    RecommendationSource.RULE.value,
-                    reason,
-                    RecommendationStatus.ACTIVE.value,
-                    db_value(PatientRecommendation, "provenance", provenance),
-                )
-                for (patient_id, definition_id), (reason, provenance) in planned.items()
-            ),
+        created = _insert_links(planned=planned, at=at)
+        now = timezone.now()
+        _insert_history(created=created, at=at, now=now)
+        _insert_events(
+            created=created,
+            at=at,
+            now=now,
+            names=names,
+            definitions={definition.pk: definition for definition in definitions.values()},
         )
-        # The links this chunk inserted: recommended at the run's instant, with the reason it planned (a link a
-        # concurrent write made active meanwhile has its own instant, and was skipped by the insert).
-        created = []
-        for pk, patient_id, definition_id, reason in PatientRecommendation.objects.filter(
-            patient_id__in=patient_ids,
-            status=RecommendationStatus.ACTIVE,
-            source=RecommendationSource.RULE,
-            recommended_at=at,
-        ).values_list("pk", "patient_id", "recommendation_id", "reason"):
-            plan = planned.get((patient_id, definition_id))
-            if plan is not None and plan[0] == reason:
-                created.append(
-                    PatientRecommendation(
-                        pk=pk,
-                        patient_id=patient_id,
-                        recommendation_id=definition_id,
-                        recommended_at=at,
-                        source=RecommendationSource.RULE,
-                        reason=reason,
-                        provenance=plan[1],
-                    )
-                )
-        names = dict(Patient.objects.filter(pk__in={link.patient_id for link in created}).values_list("pk", "name"))
-        by_id = {definition.pk: definition for definition in definitions.values()}
-        now = connection.ops.adapt_datetimefield_value(timezone.now())
-        rows = []
-        for link in created:
-            link.patient = Patient(pk=link.patient_id, name=names[link.patient_id])
-            link.recommendation = by_id[link.recommendation_id]
-            payload = _event_payload(link)
-            rows.append(
-                (
-                    RecommendationEvent.TYPE_CREATED,
-                    link.patient_id,
-                    link.recommendation_id,
-                    link.pk,
-                    db_value(RecommendationEvent, "payload", payload),
-                    EventStatus.PENDING.value,
-                    0,
-                    "",
-                    now,
-                    0,
-                )
-            )
-            counts[link.recommendation_id] += 1
-        insert_rows(
-            RecommendationEvent,
-            [
-                "event_type",
-                "patient_id",
-                "recommendation_id",
-                "patient_recommendation",
-                "payload",
-                "status",
-                "attempts",
-                "last_error",
-                "created_at",
-                "publish_count",
-            ],
-            rows,
-        )
+        counts.update(link.definition_id for link in created)
         if created:
             bump_versions(PatientRecommendation, RecommendationEvent)  # bulk inserts send no signals
     write_seconds = time.perf_counter() - clock
@@ -251,6 +195,158 @@ def _evaluate_chunk(*, run_id: int, patient_ids: list[str]) -> None:
         counts=counts,
         timings={"read": read_seconds, "evaluate": evaluate_seconds, "write": write_seconds},
         error=None,
+    )
+
+
+class _Created(NamedTuple):
+    """A link this chunk inserted, with its provenance as a dict and as JSON text (encoded once, written twice)."""
+
+    pk: int
+    patient_id: str
+    definition_id: str
+    reason: str
+    provenance: dict
+    stored_provenance: Any
+
+
+_LINK_FIELDS = ["patient", "recommendation", "recommended_at", "source", "reason", "status", "provenance"]
+
+
+def _insert_links(*, planned: dict[tuple[str, str], tuple[str, dict]], at: datetime) -> list[_Created]:
+    """Insert the planned links; return those inserted, by id. A link a concurrent write made active meanwhile
+    is skipped by the partial unique index, and `RETURNING` leaves it out, so nothing else announces it."""
+    stored_at = connection.ops.adapt_datetimefield_value(at)
+    to_json = json_text(PatientRecommendation, "provenance")
+    stored = {key: to_json(provenance) for key, (_, provenance) in planned.items()}
+    inserted = insert_rows(
+        PatientRecommendation,
+        _LINK_FIELDS,
+        (
+            (
+                patient_id,
+                definition_id,
+                stored_at,
+                RecommendationSource.RULE.value,
+                reason,
+                RecommendationStatus.ACTIVE.value,
+                stored[(patient_id, definition_id)],
+            )
+            for (patient_id, definition_id), (reason, _) in planned.items()
+        ),
+        returning=["id", "patient", "recommendation"],
+    )
+    created = []
+    for pk, patient_id, definition_id in sorted(inserted):
+        reason, provenance = planned[(patient_id, definition_id)]
+        created.append(_Created(pk, patient_id, definition_id, reason, provenance, stored[(patient_id, definition_id)]))
+    return created
+
+
+def _insert_history(*, created: list[_Created], at: datetime, now: datetime) -> None:
+    """The audit rows `PatientRecommendation.objects.create` would write (django-simple-history), in bulk.
+
+    Who and where (user, change reason, and clinrec.history's source and client address) come from the context
+    the same way for every link of the chunk, so they are worked out once, on a probe record, by simple-history
+    and the project's own signal receivers.
+    """
+    if not created or not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        return
+    history_model = PatientRecommendation.history.model
+    probe_link = PatientRecommendation()
+    probe = history_model(
+        history_date=now,
+        history_type="+",
+        history_user=history_model.get_default_history_user(probe_link),
+        history_change_reason=get_change_reason_from_object(probe_link),
+    )
+    pre_create_historical_record.send(
+        sender=history_model,
+        instance=probe_link,
+        history_date=now,
+        history_user=probe.history_user,
+        history_change_reason=probe.history_change_reason,
+        history_instance=probe,
+        using=None,
+    )
+    origin = {
+        name: db_value(history_model, name, getattr(probe, history_model._meta.get_field(name).attname))
+        for name in [
+            "history_date",
+            "history_type",
+            "history_user",
+            "history_change_reason",
+            "history_source",
+            "history_client_address",
+        ]
+    }
+    tracked = [field.attname for field in history_model.tracked_fields]
+    stored_at = connection.ops.adapt_datetimefield_value(at)
+    rows = []
+    for link in created:
+        values = {
+            "id": link.pk,
+            "patient_id": link.patient_id,
+            "recommendation_id": link.definition_id,
+            "recommended_at": stored_at,
+            "source": RecommendationSource.RULE.value,
+            "reason": link.reason,
+            "status": RecommendationStatus.ACTIVE.value,
+            "provenance": link.stored_provenance,
+        }
+        rows.append([values[name] for name in tracked] + list(origin.values()))
+    insert_rows(history_model, tracked + list(origin), rows)
+
+
+_EVENT_FIELDS = [
+    "event_type",
+    "patient_id",
+    "recommendation_id",
+    "patient_recommendation",
+    "payload",
+    "status",
+    "attempts",
+    "last_error",
+    "created_at",
+    "publish_count",
+]
+
+
+def _insert_events(
+    *, created: list[_Created], at: datetime, now: datetime, names: dict[str, str], definitions: dict
+) -> None:
+    """The outbox events of the links inserted, pending for the relay, with `announce_recommendation`'s payload."""
+    recommended_at = at.isoformat()
+    created_at = connection.ops.adapt_datetimefield_value(now)
+    to_json = json_text(RecommendationEvent, "payload")
+    insert_rows(
+        RecommendationEvent,
+        _EVENT_FIELDS,
+        (
+            (
+                RecommendationEvent.TYPE_CREATED,
+                link.patient_id,
+                link.definition_id,
+                link.pk,
+                to_json(
+                    event_payload(
+                        patient_id=link.patient_id,
+                        patient_name=names[link.patient_id],
+                        definition=definitions[link.definition_id],
+                        source=RecommendationSource.RULE.value,
+                        reason=link.reason,
+                        link_id=link.pk,
+                        recommended_at=recommended_at,
+                        provenance=link.provenance,
+                    ),
+                ),
+                EventStatus.PENDING.value,
+                0,
+                "",
+                created_at,
+                0,
+            )
+            for link in created
+        ),
     )
 
 

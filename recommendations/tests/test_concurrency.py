@@ -24,8 +24,8 @@ from django.utils import timezone
 from patients.tests.factories import PatientFactory
 from procedures.tests.factories import PatientProcedureFactory
 from recommendations.definitions import STANDARD_DEFINITIONS
-from recommendations.models import PatientRecommendation, Recommendation, RecommendationEvent
-from recommendations.services import Evaluation, evaluate_patient
+from recommendations.models import PatientRecommendation, PopulationRun, Recommendation, RecommendationEvent
+from recommendations.services import Evaluation, evaluate_chunk, evaluate_patient, start_population_run
 from recommendations.tests.factories import PatientRecommendationFactory
 
 THREADS = 8
@@ -105,6 +105,27 @@ def test_concurrent_first_evaluations_on_a_database_without_definitions_create_e
     )
     assert list(Recommendation.objects.values_list("id", "rule")) == [("weight-management", "weight_management")]
     assert PatientRecommendation.objects.filter(status="active").count() == THREADS
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_population_runs_racing_single_evaluations_make_each_recommendation_once_with_its_event_and_history():
+    ids = sorted(every_rule_patient().pk for _ in range(12))
+    runs = [start_population_run(chunk_size=len(ids))[0] for _ in range(2)]
+
+    run_at_once(
+        [lambda run=run: evaluate_chunk(run_id=run.pk, patient_ids=ids) for run in runs]
+        + [lambda patient_id=patient_id: evaluate_patient(patient_id=patient_id) for patient_id in ids[::3]]
+    )
+
+    active = set(PatientRecommendation.objects.filter(status="active").values_list("pk", flat=True))
+    assert len(active) == len(ids) * 3
+    events = list(RecommendationEvent.objects.values_list("patient_recommendation_id", flat=True))
+    assert sorted(events) == sorted(active)  # one event per link, none for a link another writer made
+    created = list(PatientRecommendation.history.filter(history_type="+").values_list("id", flat=True))
+    assert sorted(created) == sorted(active)  # one audit row per link
+    runs = PopulationRun.objects.filter(pk__in=[run.pk for run in runs])
+    assert all(run.status == "done" and not run.errors for run in runs)
 
 
 @pytest.mark.django_db

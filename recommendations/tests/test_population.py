@@ -1,8 +1,9 @@
 """Population evaluation: the set-wise run records exactly what `evaluate_patient` records, patient by patient.
 
-Links (with reason, status, source and provenance) and their outbox events are compared on the seed hospital
-and on a generated one full of boundary cases; the API answers 202 with a Location to follow the run; the one
-active recommendation per patient and definition holds even when a concurrent write got there first.
+Links (with reason, status, source and provenance), their audit history rows and their outbox events are
+compared on the seed hospital and on a generated one full of boundary cases; the API answers 202 with a
+Location to follow the run; the one active recommendation per patient and definition holds even when a
+concurrent write got there first.
 """
 
 from __future__ import annotations
@@ -12,8 +13,13 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.db.models import Max
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
+from conftest import make_user
 from patients.models import Patient
 from patients.tests.factories import PatientFactory
 from procedures.models import PatientProcedure
@@ -63,6 +69,34 @@ def recorded() -> tuple[set, list]:
     return links, events
 
 
+def history_mark() -> int:
+    return PatientRecommendation.history.aggregate(mark=Max("history_id"))["mark"] or 0
+
+
+def history_since(mark: int) -> list:
+    """The audit rows written after `mark`, without ids, each saying whether it describes the link of its id."""
+    return sorted(
+        (
+            row.history_type,
+            row.patient_id,
+            row.recommendation_id,
+            row.recommended_at,
+            row.source,
+            row.reason,
+            row.status,
+            repr(sorted(row.provenance.items())),
+            row.history_user_id,
+            row.history_change_reason,
+            row.history_source,
+            row.history_client_address,
+            PatientRecommendation.objects.filter(
+                pk=row.id, patient_id=row.patient_id, recommendation_id=row.recommendation_id
+            ).exists(),
+        )
+        for row in PatientRecommendation.history.filter(history_id__gt=mark)
+    )
+
+
 def forget_rule_made() -> None:
     RecommendationEvent.objects.all().delete()
     PatientRecommendation.objects.filter(source=RecommendationSource.RULE).delete()
@@ -70,14 +104,20 @@ def forget_rule_made() -> None:
 
 def assert_set_wise_equals_per_patient() -> PopulationRun:
     at = timezone.now()
+    mark = history_mark()
     run = run_population(at=at)
     set_wise = recorded()
+    set_wise_history = history_since(mark)
     forget_rule_made()
+    mark = history_mark()
     for patient_id in Patient.objects.order_by("pk").values_list("pk", flat=True):
         evaluate_patient(patient_id=patient_id, at=at)
     per_patient = recorded()
     assert set_wise[0] == per_patient[0]
     assert set_wise[1] == per_patient[1]
+    # The audit trail too: one "created" row per new link, naming it, with the same who and where.
+    assert set_wise_history == history_since(mark)
+    assert len(set_wise_history) == len(set_wise[0]) and all(row[0] == "+" and row[-1] for row in set_wise_history)
     return run
 
 
@@ -146,6 +186,42 @@ def test_set_wise_run_records_what_evaluate_patient_records_on_boundary_cases():
     assert ("bmi-30-1", "weight-management") not in made  # already active (recorded by hand)
     assert ("completed-before", "weight-management") in made  # the earlier one is completed
     assert not {pid for pid, _ in made} & {"bmi-30", "consult-only", "cardiac-surgery", "no-history", "bmi-none"}
+
+
+def test_history_rows_name_the_user_and_the_way_in_like_a_single_evaluation(rf):
+    """A run started from the API in the embedded mode writes within the request: its audit rows say who."""
+    seed_mock_hospital()
+    request = rf.post("/api/v1/evaluations/", REMOTE_ADDR="203.0.113.7")
+    request.user = make_user("run-admin", "admin")
+    HistoricalRecords.context.request = request
+    try:
+        assert_set_wise_equals_per_patient()
+    finally:
+        del HistoricalRecords.context.request
+    made = PatientRecommendation.history.filter(history_type="+", source=RecommendationSource.RULE)
+    assert set(made.values_list("history_user__username", "history_source", "history_client_address")) == {
+        ("run-admin", "api", "203.0.113.7")
+    }
+
+
+def test_a_chunk_costs_the_same_queries_however_many_patients_it_holds(django_assert_num_queries):
+    """Set-wise: reads, inserts and the run's figures are a fixed number of queries per chunk, not per patient."""
+    seed_mock_hospital()
+
+    def one_chunk() -> tuple[PopulationRun, list[str]]:
+        forget_rule_made()
+        run, chunks = start_population_run(chunk_size=10_000, at=timezone.now())
+        return run, chunks[0]
+
+    run, chunk = one_chunk()
+    with CaptureQueriesContext(connection) as small:
+        evaluate_chunk(run_id=run.pk, patient_ids=chunk)
+    seed_synthetic_patients(count=300, seed=6, procedures=2)
+    run, chunk = one_chunk()
+    with django_assert_num_queries(len(small)):
+        evaluate_chunk(run_id=run.pk, patient_ids=chunk)
+    assert PopulationRun.objects.get(pk=run.pk).done == 324
+    assert sum(PopulationRun.objects.get(pk=run.pk).counts.values()) > 10  # the synthetic patients got some
 
 
 def test_a_second_run_records_nothing_new():
