@@ -29,7 +29,7 @@ export NO_COMPOSE
 
 .PHONY: help venv run test lint format migrate seed-db run-app run-consumer run-rabbitmq run-redis \
         docker-up docker-down logs port-free compose-check get-token eval-patient get-recom publish-pending benchmark \
-        check-deploy bench evaluate-all
+        check-deploy bench bench-worker evaluate-all
 
 help: ## List the targets
 	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
@@ -121,6 +121,9 @@ benchmark: venv ## Queries and latency of the hot paths, in a throwaway database
 # --- perf (issue 12) ---
 bench: venv ## Load test: gunicorn (2 workers) + wrk, req/s p50 p99 vs a bare Django view (DURATION=10 ROUNDS=3)
 	$(BIN)/python scripts/benchmark.py --load --duration $${DURATION:-10} --rounds $${ROUNDS:-3}
+
+bench-worker: venv ## Events/s one Celery worker drains from RabbitMQ, in a throwaway database (EVENTS=3000)
+	$(BIN)/python scripts/bench_worker.py --events $${EVENTS:-3000}
 
 evaluate-all: migrate ## Evaluate every patient set-wise with a progress bar (CHUNK=5000)
 	$(BIN)/python manage.py evaluate_all --chunk $${CHUNK:-5000}

@@ -14,8 +14,11 @@ after the commit) stores its data under the old token, which nobody asks for onc
 Inside a transaction that has written a model, reads of that model add a token of the transaction's own
 (never seen outside it), so the writer reads its own writes before the commit too.
 
-Invalidation needs no list: post_save, post_delete and m2m_changed of every model of the project's own apps
-(those under BASE_DIR, not installed packages) replace its token, so a model added later is covered. Writes
+Invalidation needs no list: post_save, post_delete and m2m_changed of every model a cached read shows (the
+`cache_models` of every `CachedReadMixin` view, found through the URLconf) replace its token, so a model a new
+cached read shows is covered. Writes of the models no cached read shows (events, deliveries, notifications,
+daily counts, run records...) replace nothing: they cost the event worker no upsert, and a key never embeds
+their tokens; a read that would (one not declared through the mixin) is not cached at all. Writes
 that bypass signals (`QuerySet.update()`, `bulk_create()`) call `bump_versions` themselves. `migrate` (and
 `flush`) replace every token, so a deploy never serves responses shaped by the previous code. After a restore
 of the database from a backup, clear the cache (the backup brings old tokens back).
@@ -54,18 +57,17 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from django.apps import AppConfig, apps
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.signals import request_finished, request_started
 from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from django.urls import get_resolver
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.response import Response
-from simple_history.models import HistoricalChanges
 
 from clinrec.concurrency import representation_etag
 from clinrec.models import CacheVersion
@@ -82,30 +84,25 @@ def model_label(model: type[models.Model]) -> str:
     return model._meta.concrete_model._meta.label_lower
 
 
-def _is_project_app(app_config: AppConfig) -> bool:
-    path = Path(app_config.path).resolve()
-    base = Path(settings.BASE_DIR).resolve()
-    # The virtualenv may live inside the checkout: installed packages are not the project's apps.
-    return path.is_relative_to(base) and not {"site-packages", "dist-packages"} & set(path.parts)
-
-
 @functools.cache
-def is_project_model(model: type[models.Model]) -> bool:
-    """True for the models whose writes invalidate cached reads: every model of ClinRec's own apps."""
-    if model is CacheVersion or model._meta.abstract:
-        return False
-    if issubclass(model, HistoricalChanges):  # audit: history records are never served from the read cache
-        return False
-    try:
-        app_config = apps.get_app_config(model._meta.app_label)
-    except LookupError:
-        app_config = apps.get_containing_app_config(model.__module__)
-    return app_config is not None and _is_project_app(app_config)
+def cached_models() -> frozenset[type[models.Model]]:
+    """The concrete models some cached read shows: each `CachedReadMixin` view's `cache_models` (or the model of
+    its queryset). The URLconf is loaded first, so that a process serving no request (the worker) knows them too."""
+    get_resolver().url_patterns  # noqa: B018 - imports every routed view
+    shown: set[type[models.Model]] = set()
+    views = [CachedReadMixin]
+    while views:
+        view = views.pop()
+        views.extend(view.__subclasses__())
+        queryset = getattr(view, "queryset", None)
+        models_shown = view.cache_models or ((queryset.model,) if queryset is not None else ())
+        shown.update(model._meta.concrete_model for model in models_shown)
+    return frozenset(shown)
 
 
-def project_models() -> list[type[models.Model]]:
-    """The concrete models of the project's own apps, as the app registry knows them now."""
-    return [model for model in apps.get_models(include_auto_created=True) if is_project_model(model)]
+def is_cached_model(model: type[models.Model]) -> bool:
+    """True for the models whose writes invalidate cached reads: those some cached read shows."""
+    return model._meta.concrete_model in cached_models()
 
 
 @functools.cache
@@ -119,8 +116,8 @@ def auth_models() -> list[type[models.Model]]:
 
 
 def tracked_models() -> list[type[models.Model]]:
-    """Every model with a token: the project's own, and the auth models behind role snapshots."""
-    return project_models() + [model for model in auth_models() if not is_project_model(model)]
+    """Every model with a token: those cached reads show, and the auth models behind role snapshots."""
+    return [model for model in apps.get_models(include_auto_created=True) if _tracked(model)]
 
 
 # --- writes: replace tokens ---------------------------------------------------------------------------------
@@ -164,7 +161,7 @@ def _pending_bump(using: str) -> _PendingBump | None:
 def bump_versions(*model_classes: type[models.Model], using: str | None = None) -> None:
     """Make every cached read that shows these models stale once the current transaction commits (at once in
     autocommit). Called by the signals; call it yourself after writes that bypass them (update(), bulk_create())."""
-    labels = {model_label(model) for model in model_classes}
+    labels = {model_label(model) for model in model_classes if _tracked(model)}  # no token: nothing to replace
     using = using or DEFAULT_DB_ALIAS
     if not labels:
         return
@@ -253,6 +250,8 @@ def current_tokens(labels: Iterable[str]) -> dict[str, str]:
 def versions_of(model_classes: Iterable[type[models.Model]]) -> str | None:
     """The versions of these models as this request sees them (a transaction's own writes included), or None
     when a model has no token yet. Equal versions: nothing of these models changed in between."""
+    if not all(_tracked(model) for model in model_classes):
+        return None  # its writes replace no token: never cached (a stale row of a former token is never used)
     labels = sorted({model_label(model) for model in model_classes})
     tokens = current_tokens(labels)
     if len(tokens) != len(labels):
@@ -412,7 +411,7 @@ class CachedReadMixin:
 
 
 def _tracked(model: type[models.Model]) -> bool:
-    return is_project_model(model) or is_auth_model(model)
+    return is_cached_model(model) or is_auth_model(model)
 
 
 def _on_save_or_delete(sender, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
@@ -429,7 +428,7 @@ def _on_m2m_changed(sender, instance, model, action: str, using: str = DEFAULT_D
 
 
 def connect_invalidation_signals() -> None:
-    """Receive the write signals of every model (filtered by `is_project_model`), and migrate's."""
+    """Receive the write signals of every model (filtered by `_tracked`), and migrate's."""
     post_save.connect(_on_save_or_delete, dispatch_uid="clinrec-cache-save")
     post_delete.connect(_on_save_or_delete, dispatch_uid="clinrec-cache-delete")
     m2m_changed.connect(_on_m2m_changed, dispatch_uid="clinrec-cache-m2m")

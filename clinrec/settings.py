@@ -347,7 +347,14 @@ CELERY_RESULT_BACKEND = None
 # At-least-once delivery: a message is acknowledged only after its handler finished; the handler is idempotent.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Messages each worker process reserves ahead. With acks_late a reserved message stays unacknowledged until
+# handled, so a worker lost mid-way has it redelivered: nothing is lost. With 1 the worker waited a broker round
+# trip between messages; 4 keeps it busy (scripts/bench_worker.py).
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 4)
+# Worker processes (prefork); default: one per CPU, but one on SQLite, whose single writer two would only queue for.
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 0) or (
+    1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else None
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 120)
@@ -355,6 +362,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 90)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 OUTBOX_RELAY_INTERVAL_SECONDS = env_int("OUTBOX_RELAY_INTERVAL_SECONDS", 30)
+# Events per message the outbox sends (a backlog, or one evaluation's events): the worker handles them in one
+# transaction, one fsync instead of one per event, each event still handled once (scripts/bench_worker.py).
+EVENT_BATCH_SIZE = env_int("EVENT_BATCH_SIZE", 50)
 EVENT_HANDLER_MAX_RETRIES = env_int("EVENT_HANDLER_MAX_RETRIES", 5)
 CELERY_BEAT_SCHEDULE = {
     "publish-pending-events": {

@@ -33,6 +33,23 @@ def handle_recommendation_event_task(self, event_id: int) -> bool:
         raise self.retry(exc=exc, countdown=min(2**self.request.retries, 300)) from exc
 
 
+@shared_task(name="recommendations.handle_recommendation_events")
+def handle_recommendation_events_task(event_ids: list[int]) -> list[bool]:
+    """Fan several events out together (one message, one transaction); returns, per event, whether it was handled.
+
+    If the batch fails as a whole, each of its events is sent again alone to the task above, which retries it
+    with backoff: a poison event is then failed on its own, and the others go through.
+    """
+    try:
+        handled = set(services.handle_recommendation_events(event_ids=event_ids))
+    except Exception as exc:  # noqa: BLE001 - nothing of the batch was committed: each event is retried alone
+        logger.warning("A batch of %s events failed (%r); each is retried on its own.", len(event_ids), exc)
+        for event_id in event_ids:
+            handle_recommendation_event_task.apply_async(args=[event_id], countdown=1)
+        return [False] * len(event_ids)
+    return [event_id in handled for event_id in event_ids]
+
+
 @shared_task(bind=True, name="recommendations.deliver_event", max_retries=None)
 def deliver_event_task(self, delivery_id: int) -> bool:
     """Retry one consumer's delivery of one event, on its own, with exponential backoff; then it is `failed`.
@@ -71,19 +88,21 @@ def publish_events(event_ids: list[int]) -> Publication:
     """Put events on the broker for the consumer, in order, and say which ones the broker confirmed.
 
     All of them go out on one channel in confirm mode (RabbitMQ's publisher confirms) before the confirms are
-    awaited, so a backlog drains at the broker's pace, not one round trip per event. The link may stay silent
-    OUTBOX_CONFIRM_TIMEOUT_SECONDS at most, on any step (connect aside: CELERY_BROKER_CONNECTION_TIMEOUT): then
-    the events not confirmed count as failed and wait for the relay. Nothing is retried here. The pooled
-    connection used is dropped at the first failure without a word to the broker (`collect`): its socket may be
-    dead or black-holed, and a confirm still owed on it could be taken for another message's; the pool opens a
-    fresh one for the next publish. Eager mode (no broker) runs the consumer in the call: all confirmed.
+    awaited, so a backlog drains at the broker's pace, not one round trip per event; EVENT_BATCH_SIZE events share a
+    message (one task, one transaction in the worker), and a message confirmed confirms all of its events. The link
+    may stay silent OUTBOX_CONFIRM_TIMEOUT_SECONDS at most, on any step (connect aside:
+    CELERY_BROKER_CONNECTION_TIMEOUT): then the events not confirmed count as failed and wait for the relay. Nothing
+    is retried here. The pooled connection used is dropped at the first failure without a word to the broker
+    (`collect`): its socket may be dead or black-holed, and a confirm still owed on it could be taken for another
+    message's; the pool opens a fresh one for the next publish. Eager mode (no broker) runs the consumer in the
+    call: all confirmed.
     """
     app = current_app
     if not event_ids:
         return Publication()
     if app.conf.task_always_eager:
-        for event_id in event_ids:
-            handle_recommendation_event_task.apply_async(args=[event_id])
+        for batch in _batches(event_ids):
+            _send(batch)
         return Publication(confirmed=list(event_ids))
     try:
         connection = app.pool.acquire(block=True, timeout=app.conf.broker_connection_timeout)
@@ -97,7 +116,7 @@ def publish_events(event_ids: list[int]) -> Publication:
 
 def _publish_confirmed(connection: Connection, event_ids: list[int]) -> Publication:
     timeout = settings.OUTBOX_CONFIRM_TIMEOUT_SECONDS
-    sent: list[int] = []  # delivery tag n (from 1, per channel in confirm mode) is sent[n - 1]
+    sent: list[list[int]] = []  # delivery tag n (from 1, per channel in confirm mode) is sent[n - 1]
     acked: set[int] = set()
     nacked: set[int] = set()
 
@@ -123,9 +142,9 @@ def _publish_confirmed(connection: Connection, event_ids: list[int]) -> Publicat
             channel.events["basic_ack"].add(settle(acked))
             channel.events["basic_nack"].add(settle(nacked))
             producer = current_app.amqp.Producer(channel, auto_declare=False)
-            for event_id in event_ids:
-                sent.append(event_id)
-                handle_recommendation_event_task.apply_async(args=[event_id], producer=producer, retry=False)
+            for batch in _batches(event_ids):
+                sent.append(batch)
+                _send(batch, producer=producer, retry=False)
             while len(acked | nacked) < len(sent):
                 connection.drain_events(timeout=timeout)  # raises TimeoutError after `timeout` of silence
             channel.close()
@@ -133,13 +152,28 @@ def _publish_confirmed(connection: Connection, event_ids: list[int]) -> Publicat
             raise PublishFailed(f"the broker refused (nack) {len(nacked)} of {len(sent)} messages")
     except Exception as exc:  # noqa: BLE001 - whatever failed, the unconfirmed events wait for the relay
         connection.collect()
-        confirmed = [event_id for tag, event_id in enumerate(sent, start=1) if tag in acked and tag not in nacked]
+        confirmed_batches = [batch for tag, batch in enumerate(sent, start=1) if tag in acked and tag not in nacked]
+        confirmed = [event_id for batch in confirmed_batches for event_id in batch]
+        tried = [event_id for batch in sent for event_id in batch] or event_ids[:1]
         return Publication(
             confirmed=confirmed,
-            unconfirmed=[event_id for event_id in (sent or event_ids[:1]) if event_id not in confirmed],
+            unconfirmed=[event_id for event_id in tried if event_id not in confirmed],
             error=f"publish failed: {exc!r}"[:2000],
         )
-    return Publication(confirmed=list(sent))
+    return Publication(confirmed=[event_id for batch in sent for event_id in batch])
+
+
+def _batches(event_ids: list[int]) -> list[list[int]]:
+    size = max(1, settings.EVENT_BATCH_SIZE)
+    return [event_ids[start : start + size] for start in range(0, len(event_ids), size)]
+
+
+def _send(batch: list[int], **options) -> None:
+    """One message: a lone event to the single-event task (its retries are its own), several to the batch task."""
+    if len(batch) == 1:
+        handle_recommendation_event_task.apply_async(args=batch, **options)
+    else:
+        handle_recommendation_events_task.apply_async(args=[batch], **options)
 
 
 def send_event_to_consumer(event_id: int) -> None:

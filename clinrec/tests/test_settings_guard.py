@@ -121,7 +121,7 @@ def test_celery_reliability_settings_took_effect():
     conf = app.conf
     assert conf.task_acks_late is True
     assert conf.task_reject_on_worker_lost is True
-    assert conf.worker_prefetch_multiplier == 1
+    assert conf.worker_prefetch_multiplier == 4  # reserved messages stay unacked until handled (acks_late)
     assert conf.task_serializer == "json"
     assert conf.result_serializer == "json"
     assert list(conf.accept_content) == ["json"]

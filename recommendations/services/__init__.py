@@ -12,15 +12,17 @@
 
 The life of an event: `record_recommendation` writes the patient recommendation and its event (the outbox
 row) in one transaction; after the commit `publish_pending_events` sends it to the broker and marks it
-`published` once the broker confirmed it; the worker runs `handle_recommendation_event`, which writes one delivery per
-enabled consumer and runs each as a task of its own (`deliver_event`); the event is `consumed` once all are
-delivered, and a consumed event is not handled again. The relay (the same
-service, run by beat) sends what is still pending and publishes again what was published but never consumed.
+`published` once the broker confirmed it; the worker runs `handle_recommendation_events` (a batch of events per
+message), which writes one delivery per enabled consumer and runs them, a failed one retried as a task of its own
+(`deliver_event`); the event is `consumed` once all are delivered, and a consumed event is not handled again.
+The relay (the same service, run by beat) sends what is still pending and publishes again what was published
+but never consumed.
 """
 
 from recommendations.services.consumer import (
     count_recommendation,
     handle_recommendation_event,
+    handle_recommendation_events,
     notify_care_team,
     record_event_failure,
 )
@@ -95,6 +97,7 @@ __all__ = [
     "evaluate_patient",
     "get_engine",
     "handle_recommendation_event",
+    "handle_recommendation_events",
     "notify_care_team",
     "publish_pending_events",
     "record_event_failure",

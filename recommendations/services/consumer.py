@@ -1,75 +1,132 @@
-"""The event consumer: what the worker does with an event: fan it out, one delivery per enabled consumer.
+"""The event consumer: what the worker does with events: fan each out, one delivery per enabled consumer.
 
-`handle_recommendation_event` (the event task) writes the event's missing delivery rows and runs every pending
-one, each in its own transaction; a failed one goes to a task of its own (`deliver_event`) that retries it
-alone with backoff, until it is delivered or `failed`; and the event is
-`consumed` once all its deliveries are delivered. It is driven by the event row alone (no signal), so events
-written by bulk inserts fan out alike; a re-published event only re-sends its deliveries still pending.
+`handle_recommendation_events` (the event task; the relay sends a backlog in batches of EVENT_BATCH_SIZE
+events per message) handles a batch in one transaction, which locks the events, writes their missing delivery
+rows, runs every pending ordinary consumer (each in a savepoint of its own, so one that fails leaves the
+others' work standing), records those deliveries delivered with one UPDATE, and commits the claims of the
+at-most-once ones (the e-mail); after the commit those act, and are recorded in one short transaction. A
+failed delivery goes to a task of its own (`deliver_event`) that retries it alone with backoff, until it is
+delivered or `failed`; an event is `consumed` once all its deliveries are delivered. It is driven by the event
+rows alone (no signal), so events written by bulk inserts fan out alike; a re-published event only re-sends
+its deliveries still pending, and a consumed one is not handled again.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
-from recommendations.consumers import enabled_consumers
+from recommendations.consumers import EventConsumer, enabled_consumers
 from recommendations.consumers.analytics import count_recommendation
 from recommendations.consumers.email import notify_care_team
 from recommendations.models import Delivery, DeliveryStatus, EventStatus, RecommendationEvent
-from recommendations.services.deliveries import attempt_delivery, settle_event
+from recommendations.services.deliveries import (
+    OUTCOME_UNKNOWN,
+    act_on_claims,
+    delivery_failed,
+    fail_delivery,
+    settle_events,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["count_recommendation", "fan_out_event", "handle_recommendation_event", "notify_care_team"]
+__all__ = ["count_recommendation", "handle_recommendation_event", "handle_recommendation_events", "notify_care_team"]
+
+
+@dataclass
+class _Batch:
+    """What the events' transaction did, and left to do after its commit."""
+
+    handled: list[int] = field(default_factory=list)  # events neither gone nor consumed before
+    claimed: list[tuple[int, EventConsumer, RecommendationEvent]] = field(default_factory=list)  # act now
+    failed: list[tuple[int, Exception]] = field(default_factory=list)  # ordinary, rolled back: record and retry
 
 
 def handle_recommendation_event(*, event_id: int) -> bool:
-    """Fan one event out to its consumers; returns False if there was nothing to do (consumed, or gone).
+    """Fan one event out to its consumers; returns False if there was nothing to do (consumed, or gone)."""
+    return bool(handle_recommendation_events(event_ids=[event_id]))
 
-    Idempotent: a redelivered message finds the deliveries written and sends only those still pending.
+
+def handle_recommendation_events(*, event_ids: list[int]) -> list[int]:
+    """Fan events out to their consumers, together; returns those handled (the others: consumed, or gone).
+
+    Raises if the batch failed as a whole (nothing of it committed). Idempotent, event by event: a redelivered
+    message finds the deliveries written and sends only those still pending; a consumed event is skipped.
     """
     from recommendations import tasks
 
-    pending = fan_out_event(event_id=event_id)
-    if pending is None:
-        return False
-    # Each delivery runs once here, in a transaction of its own (one message per event, not one per consumer);
-    # a failed one is handed to a task of its own, which retries it alone with backoff.
-    for delivery_id in pending:
-        retry_in = attempt_delivery(delivery_id=delivery_id, settle=False)
+    batch = _deliver_ordinary_and_claim(event_ids=event_ids)
+    retries = [(pk, delivery_failed(delivery_id=pk, exc=exc)) for pk, exc in batch.failed]
+    retries += act_on_claims(batch.claimed)
+    # A failed delivery is handed to a task of its own, which retries it alone with backoff.
+    for pk, retry_in in retries:
         if retry_in is not None:
-            tasks.deliver_event_task.apply_async(args=[delivery_id], countdown=retry_in)
-    with transaction.atomic():
-        settle_event(event_id=event_id)  # once for all its deliveries
-    return True
+            tasks.deliver_event_task.apply_async(args=[pk], countdown=retry_in)
+    return batch.handled
 
 
 @transaction.atomic
-def fan_out_event(*, event_id: int) -> list[int] | None:
-    """Write the delivery rows the event lacks (one per enabled consumer of its type); return the pending ones.
-
-    None when the event is gone or already consumed.
-    """
-    event = RecommendationEvent.objects.select_for_update().filter(pk=event_id).first()
-    if event is None:
-        logger.warning("Event %s does not exist; message dropped.", event_id)
-        return None
-    if event.status == EventStatus.CONSUMED:
-        logger.info("Event %s was already consumed; redelivery ignored.", event_id)
-        return None
-    names = [name for name, consumer in enabled_consumers().items() if event.event_type in consumer.event_types]
-    Delivery.objects.bulk_create([Delivery(event=event, consumer=name) for name in names], ignore_conflicts=True)
-    pending = list(
-        Delivery.objects.filter(event=event, consumer__in=names, status=DeliveryStatus.PENDING)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+def _deliver_ordinary_and_claim(*, event_ids: list[int]) -> _Batch:
+    """The events' transaction (see the module docstring)."""
+    locked = list(RecommendationEvent.objects.select_for_update().filter(pk__in=event_ids).order_by("pk"))
+    for gone in sorted(set(event_ids) - {event.pk for event in locked}):
+        logger.warning("Event %s does not exist; message dropped.", gone)
+    events = {}
+    for event in locked:
+        if event.status == EventStatus.CONSUMED:
+            logger.info("Event %s was already consumed; redelivery ignored.", event.pk)
+        else:
+            events[event.pk] = event
+    enabled = enabled_consumers()
+    wanted = {
+        event.pk: {name: consumer for name, consumer in enabled.items() if event.event_type in consumer.event_types}
+        for event in events.values()
+    }
+    Delivery.objects.bulk_create(
+        [Delivery(event_id=event_id, consumer=name) for event_id, names in wanted.items() for name in names],
+        ignore_conflicts=True,
     )
-    if not pending:
-        settle_event(event_id=event.pk)
-    return pending
+    pending = (
+        Delivery.objects.filter(event_id__in=list(events), consumer__in=list(enabled), status=DeliveryStatus.PENDING)
+        .order_by("pk")
+        .values_list("pk", "event_id", "consumer", "claimed_at")
+    )
+    batch = _Batch(handled=list(events))
+    delivered: list[int] = []
+    for pk, event_id, name, claimed_at in pending:
+        consumer = wanted[event_id].get(name)
+        if consumer is None:  # enabled, but not for this event's type
+            continue
+        if not consumer.at_most_once:
+            try:
+                with transaction.atomic():  # a savepoint: a failing consumer leaves no half-done write behind
+                    consumer.handle(events[event_id])
+            except Exception as exc:  # noqa: BLE001 - recorded on its delivery after the commit, and retried
+                batch.failed.append((pk, exc))
+            else:
+                delivered.append(pk)
+        elif claimed_at is None:
+            batch.claimed.append((pk, consumer, events[event_id]))
+        else:  # claimed by a handling that never confirmed it: it may have acted, so it does not act again
+            error = OUTCOME_UNKNOWN.format(consumer=name, claimed_at=claimed_at)
+            logger.error("Delivery %s: %s", pk, error)
+            fail_delivery(delivery_id=pk, error=error)
+    now = timezone.now()
+    if delivered:
+        Delivery.objects.filter(pk__in=delivered).update(
+            status=DeliveryStatus.DELIVERED, delivered_at=now, attempts=F("attempts") + 1, last_error=""
+        )
+    if batch.claimed:  # committed before they act: at most once
+        Delivery.objects.filter(pk__in=[pk for pk, _consumer, _event in batch.claimed]).update(claimed_at=now)
+    # Events with a claim are settled once it acted; the others now: consumed (or failed, or still pending).
+    claimed_events = {event.pk for _pk, _consumer, event in batch.claimed}
+    settle_events(event_ids=[event_id for event_id in events if event_id not in claimed_events])
+    return batch
 
 
 def record_event_failure(*, event_id: int, error: str, final: bool) -> None:

@@ -9,6 +9,7 @@ again, with the same message control id). At-most-once consumers (the e-mail) ar
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from functools import partial
 
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from recommendations.consumers import NothingDone, PermanentFailure, enabled_consumers
+from recommendations.consumers import EventConsumer, NothingDone, PermanentFailure, enabled_consumers
 from recommendations.models import Delivery, DeliveryStatus, EventStatus, RecommendationEvent
 
 logger = logging.getLogger(__name__)
@@ -51,9 +52,17 @@ def deliver_event(*, delivery_id: int, settle: bool = True) -> bool:
             _fail(delivery, error=error)
             return False
         Delivery.objects.filter(pk=delivery_id).update(claimed_at=timezone.now())
+    return act_on_claim(delivery_id=delivery_id, consumer=consumer, event=delivery.event, settle=settle)
+
+
+def act_on_claim(*, delivery_id: int, consumer: EventConsumer, event: RecommendationEvent, settle: bool = True) -> bool:
+    """Run an at-most-once consumer whose claim on the delivery is committed, then record it delivered.
+
+    Raises if the consumer failed: NothingDone releases the claim first (nothing went out), anything else keeps it.
+    """
     # At most once: the claim is committed before the consumer acts, and kept unless it did nothing.
     try:
-        consumer.handle(delivery.event)
+        consumer.handle(event)
     except NothingDone:
         Delivery.objects.filter(pk=delivery_id).update(claimed_at=None)  # nothing went out: free to try again
         raise
@@ -90,15 +99,55 @@ def attempt_delivery(*, delivery_id: int, settle: bool = True) -> float | None:
     try:
         deliver_event(delivery_id=delivery_id, settle=settle)
     except Exception as exc:  # noqa: BLE001 - whatever the consumer raised is this delivery's failure
-        attempts = record_delivery_failure(
-            delivery_id=delivery_id, error=str(exc) or repr(exc), permanent=isinstance(exc, PermanentFailure)
-        )
-        if attempts is None:
-            logger.error("Delivery %s failed for good: %r", delivery_id, exc)
-            return None
-        logger.warning("Delivery %s failed (attempt %s), retried: %r", delivery_id, attempts, exc)
-        return float(min(2 ** (attempts - 1), 300))
+        return delivery_failed(delivery_id=delivery_id, exc=exc)
     return None
+
+
+def act_on_claims(claims: list[tuple[int, EventConsumer, RecommendationEvent]]) -> list[tuple[int, float | None]]:
+    """`act_on_claim` for several claimed deliveries (of a batch of events): each consumer acts in turn, then
+    those that acted are recorded delivered, and their events settled, in one transaction. Returns the failed
+    ones with the seconds until their retry (None: failed for good)."""
+    acted: list[tuple[int, int]] = []
+    failed: list[tuple[int, float | None]] = []
+    for delivery_id, consumer, event in claims:
+        try:
+            consumer.handle(event)
+        except NothingDone as exc:
+            Delivery.objects.filter(pk=delivery_id).update(claimed_at=None)  # nothing went out: free to try again
+            failed.append((delivery_id, delivery_failed(delivery_id=delivery_id, exc=exc)))
+        except Exception as exc:  # noqa: BLE001 - whatever the consumer raised is this delivery's failure
+            failed.append((delivery_id, delivery_failed(delivery_id=delivery_id, exc=exc)))
+        else:
+            acted.append((delivery_id, event.pk))
+    if acted:
+        try:
+            _record_delivered(acted)
+        except Exception as exc:  # noqa: BLE001 - not recorded: each is retried, and finds its claim (at most once)
+            failed += [(pk, delivery_failed(delivery_id=pk, exc=exc)) for pk, _event in acted]
+    return failed
+
+
+@transaction.atomic
+def _record_delivered(deliveries: list[tuple[int, int]]) -> None:
+    event_ids = sorted({event_id for _delivery, event_id in deliveries})
+    # Events first, then their deliveries: the order the event's own transaction takes its locks in.
+    list(RecommendationEvent.objects.select_for_update().filter(pk__in=event_ids).order_by("pk").values_list("pk"))
+    Delivery.objects.filter(pk__in=[pk for pk, _event in deliveries], status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.DELIVERED, delivered_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
+    )
+    settle_events(event_ids=event_ids)
+
+
+def delivery_failed(*, delivery_id: int, exc: BaseException) -> float | None:
+    """Record what a consumer raised on its delivery; returns in how many seconds to try again (None: never)."""
+    attempts = record_delivery_failure(
+        delivery_id=delivery_id, error=str(exc) or repr(exc), permanent=isinstance(exc, PermanentFailure)
+    )
+    if attempts is None:
+        logger.error("Delivery %s failed for good: %r", delivery_id, exc)
+        return None
+    logger.warning("Delivery %s failed (attempt %s), retried: %r", delivery_id, attempts, exc)
+    return float(min(2 ** (attempts - 1), 300))
 
 
 def record_delivery_failure(*, delivery_id: int, error: str, permanent: bool = False) -> int | None:
@@ -123,26 +172,54 @@ def record_delivery_failure(*, delivery_id: int, error: str, permanent: bool = F
 
 def _fail(delivery: Delivery, *, error: str) -> None:
     """Fail a delivery locked by the caller, at once, and settle its event."""
-    Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED, last_error=error[:2000])
+    fail_delivery(delivery_id=delivery.pk, error=error)
     settle_event(event_id=delivery.event_id)
+
+
+def fail_delivery(*, delivery_id: int, error: str) -> None:
+    """Fail a delivery locked by the caller, at once (its event is settled by the caller)."""
+    Delivery.objects.filter(pk=delivery_id).update(status=DeliveryStatus.FAILED, last_error=error[:2000])
 
 
 def settle_event(*, event_id: int) -> None:
     """Set the event's status from its deliveries: `consumed` when all are delivered, `failed` once one failed
     and none is pending; otherwise it stays as it is (published: the relay re-publishes it if it stalls)."""
-    status = (
-        RecommendationEvent.objects.select_for_update().filter(pk=event_id).values_list("status", flat=True).first()
-    )
-    if status is None or status == EventStatus.CONSUMED:
+    settle_events(event_ids=[event_id])
+
+
+def settle_events(*, event_ids: Iterable[int]) -> None:
+    """`settle_event` for several events, in three queries whatever their number (more only for failed ones)."""
+    ids = sorted(set(event_ids))
+    if not ids:
         return
-    deliveries = list(Delivery.objects.filter(event_id=event_id).values_list("consumer", "status", "last_error"))
-    statuses = {status for _consumer, status, _error in deliveries}
-    same_event = RecommendationEvent.objects.filter(pk=event_id)
-    if statuses <= {DeliveryStatus.DELIVERED}:
-        same_event.update(status=EventStatus.CONSUMED, consumed_at=timezone.now(), last_error="")
-    elif DeliveryStatus.FAILED in statuses and DeliveryStatus.PENDING not in statuses:
-        failed = [f"{consumer}: {error}" for consumer, status, error in deliveries if status == DeliveryStatus.FAILED]
-        same_event.update(status=EventStatus.FAILED, last_error="; ".join(failed)[:2000])
+    open_ids = list(
+        RecommendationEvent.objects.select_for_update()
+        .filter(pk__in=ids)
+        .exclude(status=EventStatus.CONSUMED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not open_ids:
+        return
+    deliveries: dict[int, list[tuple[str, str, str]]] = {event_id: [] for event_id in open_ids}
+    for event_id, consumer, status, error in Delivery.objects.filter(event_id__in=open_ids).values_list(
+        "event_id", "consumer", "status", "last_error"
+    ):
+        deliveries[event_id].append((consumer, status, error))
+    consumed = []
+    for event_id, rows in deliveries.items():
+        statuses = {status for _consumer, status, _error in rows}
+        if statuses <= {DeliveryStatus.DELIVERED}:
+            consumed.append(event_id)
+        elif DeliveryStatus.FAILED in statuses and DeliveryStatus.PENDING not in statuses:
+            failed = [f"{consumer}: {error}" for consumer, status, error in rows if status == DeliveryStatus.FAILED]
+            RecommendationEvent.objects.filter(pk=event_id).update(
+                status=EventStatus.FAILED, last_error="; ".join(failed)[:2000]
+            )
+    if consumed:
+        RecommendationEvent.objects.filter(pk__in=consumed).update(
+            status=EventStatus.CONSUMED, consumed_at=timezone.now(), last_error=""
+        )
 
 
 @transaction.atomic

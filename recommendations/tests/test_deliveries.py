@@ -10,16 +10,41 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 
+from clinrec.models import CacheVersion
+from patients.models import Patient
 from patients.tests.factories import PatientFactory
 from recommendations.consumers import email as email_consumer
-from recommendations.models import Delivery, Notification, RecommendationDailyCount, RecommendationEvent
-from recommendations.services import evaluate_patient, handle_recommendation_event
-from recommendations.tasks import deliver_event_task, handle_recommendation_event_task
+from recommendations.models import (
+    Delivery,
+    Notification,
+    PatientRecommendation,
+    Recommendation,
+    RecommendationDailyCount,
+    RecommendationEvent,
+)
+from recommendations.services import (
+    evaluate_patient,
+    handle_recommendation_event,
+    handle_recommendation_events,
+    record_recommendation,
+)
+from recommendations.tasks import (
+    deliver_event_task,
+    handle_recommendation_event_task,
+    handle_recommendation_events_task,
+)
 from recommendations.tests.factories import PatientRecommendationFactory
 
 pytestmark = pytest.mark.django_db
+
+# The event's transaction (a savepoint in the test's): the event locked, its delivery rows written and read, the
+# log and the count (the day's first: created) each in a savepoint, the two delivered and the e-mail claimed in
+# two UPDATEs (15); the e-mail: its notification looked for, the patient's address, the record (3); the e-mail's
+# delivery locked and marked, the event settled (7). No cache token is replaced.
+QUERIES_PER_EVENT = 25
 
 
 def unpublished_event() -> RecommendationEvent:
@@ -134,6 +159,135 @@ def test_requeue_deliveries_command_resends_only_failed_ones(settings, monkeypat
 def test_requeue_deliveries_refuses_an_unknown_consumer():
     with pytest.raises(CommandError, match="'fax' is not an enabled consumer"):
         call_command("requeue_deliveries", "--consumer", "fax")
+
+
+def test_a_consumer_failing_halfway_leaves_no_half_write_and_the_others_stand(monkeypatch):
+    event = unpublished_event()
+    from recommendations.consumers import analytics
+
+    count_once = analytics.count_recommendation
+    failures = []
+
+    def count_then_fail(*, event):
+        count_once(event=event)  # written in the event's transaction, then undone with its savepoint
+        if not failures:
+            failures.append(1)
+            raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(analytics, "count_recommendation", count_then_fail)
+
+    handle_recommendation_event_task.apply(args=[event.pk])
+
+    assert count() == 1  # the failed attempt's count was rolled back, the retry counted once
+    assert len(mail.outbox) == 1
+    assert sorted(event.deliveries.values_list("consumer", "status", "attempts")) == [
+        ("analytics", "delivered", 2),
+        ("email", "delivered", 1),
+        ("log", "delivered", 1),
+    ]
+    event.refresh_from_db()
+    assert event.status == "consumed"
+
+
+def test_handling_an_event_costs_a_fixed_number_of_queries(django_assert_num_queries):
+    """One transaction for the event and its ordinary consumers, then the e-mail and its short record."""
+    event = unpublished_event()
+
+    with django_assert_num_queries(QUERIES_PER_EVENT):
+        assert handle_recommendation_event(event_id=event.pk) is True
+
+    assert Delivery.objects.filter(event=event, status="delivered").count() == 3
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_handling_an_event_leaves_cached_patient_reads_cached(viewer_client):
+    """Events, deliveries, notifications and counts are shown by no cached read: writing them replaces no token."""
+    _link, event = record_recommendation(
+        patient=PatientFactory(), recommendation=Recommendation.objects.first(), source="rule", publish=False
+    )
+    patient_url = f"/api/v1/patients/{event.patient_id}/"
+    links_url = f"/api/v1/patient-recommendations/?patient={event.patient_id}"
+    name = viewer_client.get(patient_url).data["name"]
+    links = viewer_client.get(links_url).data
+    Patient.objects.filter(pk=event.patient_id).update(name="Changed behind the API")  # no signal, no new token
+    PatientRecommendation.objects.filter(patient_id=event.patient_id).update(reason="Changed behind the API")
+    tokens = dict(CacheVersion.objects.values_list("label", "token"))
+
+    assert handle_recommendation_event(event_id=event.pk) is True
+
+    assert dict(CacheVersion.objects.values_list("label", "token")) == tokens
+    assert viewer_client.get(patient_url).data["name"] == name  # still served from the cache
+    assert viewer_client.get(links_url).data == links
+    event.refresh_from_db()
+    assert event.status == "consumed"
+
+
+# --- batches: several events per message, one transaction, each event still handled once ----------------------
+
+
+def unpublished_events(count: int) -> list[int]:
+    return [unpublished_event().pk for _ in range(count)]
+
+
+def test_a_batch_handles_each_of_its_events_once():
+    event_ids = unpublished_events(3)
+
+    result = handle_recommendation_events_task.apply(args=[event_ids]).get()
+
+    assert result == [True, True, True]
+    assert list(RecommendationEvent.objects.filter(pk__in=event_ids).values_list("status", flat=True)) == 3 * [
+        "consumed"
+    ]
+    assert Delivery.objects.filter(event_id__in=event_ids, status="delivered", attempts=1).count() == 9
+    assert len(mail.outbox) == 3
+    assert Notification.objects.count() == 3
+    assert count() == 3
+
+
+def test_a_redelivered_batch_repeats_nothing():
+    event_ids = unpublished_events(2)
+    handle_recommendation_events_task.apply(args=[event_ids])
+
+    result = handle_recommendation_events_task.apply(args=[[*event_ids, 987654]]).get()  # and one gone since
+
+    assert result == [False, False, False]
+    assert len(mail.outbox) == 2
+    assert count() == 2
+
+
+def test_a_batch_costs_per_event_only_its_consumers_queries():
+    """The batch's locks, delivery rows, UPDATEs and settling cost the same whatever its size."""
+    per_event = 2 + 3 + 3  # the log's savepoint, the count in its savepoint, the e-mail (notification, address, record)
+    two, four = unpublished_events(2), unpublished_events(4)
+    unpublished_event()  # the day's count rows exist for every definition from here on
+    handle_recommendation_events(event_ids=[unpublished_event().pk])
+
+    with CaptureQueriesContext(connection) as small:
+        handle_recommendation_events(event_ids=two)
+    with CaptureQueriesContext(connection) as large:
+        handle_recommendation_events(event_ids=four)
+
+    assert len(large) - len(small) == 2 * per_event
+
+
+def test_a_batch_that_fails_as_a_whole_retries_each_event_on_its_own(monkeypatch):
+    event_ids = unpublished_events(3)
+    from recommendations import services
+
+    handle = services.handle_recommendation_events
+
+    def fail_a_batch(*, event_ids):
+        if len(event_ids) > 1:
+            raise OperationalError("could not serialize access")
+        return handle(event_ids=event_ids)
+
+    monkeypatch.setattr(services, "handle_recommendation_events", fail_a_batch)
+
+    assert handle_recommendation_events_task.apply(args=[event_ids]).get() == [False, False, False]
+
+    assert set(RecommendationEvent.objects.filter(pk__in=event_ids).values_list("status", flat=True)) == {"consumed"}
+    assert len(mail.outbox) == 3
+    assert count() == 3
 
 
 def test_events_created_by_bulk_insert_fan_out_like_any_other():

@@ -46,6 +46,7 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True, seri
 DEADLINE_SECONDS = 20.0
 CLOSED_PORT_BROKER = "amqp://guest:guest@127.0.0.1:1//"
 HANDLER_TASK = "recommendations.handle_recommendation_event"
+BATCH_HANDLER_TASK = "recommendations.handle_recommendation_events"
 CELERY_KEYS = (
     "broker_url",
     "task_always_eager",
@@ -155,12 +156,14 @@ def hung_broker_url() -> Iterator[str]:
 
 @contextmanager
 def consuming(broker: Broker) -> Iterator[list[tuple[int, bool]]]:
-    """A real worker consuming the test queue; yields (event id, handler result) of every message handled."""
+    """A real worker consuming the test queue; yields (event id, handler result) of every event handled."""
     handled: list[tuple[int, bool]] = []
 
     def record(sender=None, args=(), retval=None, **kwargs) -> None:
         if sender is not None and sender.name == HANDLER_TASK:
             handled.append((args[0], retval))
+        elif sender is not None and sender.name == BATCH_HANDLER_TASK:  # several events in one message
+            handled.extend(zip(args[0], retval, strict=True))
 
     task_postrun.connect(record, weak=False)
     try:
@@ -308,3 +311,28 @@ def test_event_delivered_twice_is_handled_once(broker):
     assert len(mail.outbox) == 1
     assert Notification.objects.filter(event=event).count() == 1
     assert consumed_count("weight-management") == 1
+
+
+def test_relay_sends_a_backlog_in_batches_and_the_worker_handles_each_event_once(broker, settings):
+    settings.EVENT_BATCH_SIZE = 2
+    event_ids = [
+        RecommendationEvent.objects.create(
+            patient_id=link.patient_id,
+            recommendation_id=link.recommendation_id,
+            patient_recommendation=link,
+            payload={"recommendation_name": "Weight Management Program", "reason": link.reason},
+        ).pk
+        for link in PatientRecommendationFactory.create_batch(
+            5, recommendation=Recommendation.objects.get(pk="weight-management"), source="rule"
+        )
+    ]
+
+    assert publish_pending_events() == 5  # three messages: two, two and one event
+    send_event_to_consumer(event_ids[0])  # and one redelivered alone
+    with consuming(broker) as handled:
+        wait_for_handling(handled, 6)
+
+    assert sorted(handled) == sorted([(event_ids[0], False), *((event_id, True) for event_id in event_ids)])
+    assert {event_status(event_id) for event_id in event_ids} == {"consumed"}
+    assert len(mail.outbox) == 5
+    assert consumed_count("weight-management") == 5
