@@ -487,12 +487,13 @@ def test_analytics_names_a_renamed_definition_by_its_current_name(viewer_client,
 def test_celery_reliability_settings_reach_the_app():
     assert app.conf.task_acks_late is True
     assert app.conf.task_reject_on_worker_lost is True
-    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.worker_prefetch_multiplier == 4  # reserved messages stay unacked until handled (acks_late)
     assert app.conf.task_serializer == "json"
     assert app.conf.accept_content == ["json"]
     assert app.conf.task_default_queue == settings.CELERY_TASK_DEFAULT_QUEUE
     assert app.conf.beat_schedule["publish-pending-events"]["task"] == "recommendations.publish_pending_events"
     assert "recommendations.handle_recommendation_event" in app.tasks
+    assert "recommendations.handle_recommendation_events" in app.tasks
 
 
 def test_definition_names_are_copied_into_the_event_payload():
