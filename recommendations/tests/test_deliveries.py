@@ -207,8 +207,8 @@ def test_handling_an_event_leaves_cached_patient_reads_cached(viewer_client):
     )
     patient_url = f"/api/v1/patients/{event.patient_id}/"
     links_url = f"/api/v1/patient-recommendations/?patient={event.patient_id}"
-    name = viewer_client.get(patient_url).data["name"]
-    links = viewer_client.get(links_url).data
+    name = viewer_client.get(patient_url).json()["name"]
+    links = viewer_client.get(links_url).json()
     Patient.objects.filter(pk=event.patient_id).update(name="Changed behind the API")  # no signal, no new token
     PatientRecommendation.objects.filter(patient_id=event.patient_id).update(reason="Changed behind the API")
     tokens = dict(CacheVersion.objects.values_list("label", "token"))
@@ -216,8 +216,8 @@ def test_handling_an_event_leaves_cached_patient_reads_cached(viewer_client):
     assert handle_recommendation_event(event_id=event.pk) is True
 
     assert dict(CacheVersion.objects.values_list("label", "token")) == tokens
-    assert viewer_client.get(patient_url).data["name"] == name  # still served from the cache
-    assert viewer_client.get(links_url).data == links
+    assert viewer_client.get(patient_url).json()["name"] == name  # still served from the cache
+    assert viewer_client.get(links_url).json() == links
     event.refresh_from_db()
     assert event.status == "consumed"
 
