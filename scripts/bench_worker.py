@@ -250,13 +250,14 @@ def main() -> None:
         pool = args.pool or app.conf.worker_pool
         concurrency = args.concurrency or app.conf.worker_concurrency or os.cpu_count()
         prefetch = args.prefetch_multiplier or app.conf.worker_prefetch_multiplier
+        batch = getattr(settings, "EVENT_BATCH_SIZE", 1)  # 1: a checkout that sends one event per message
         rate = (args.events - 1) / seconds if seconds else float("inf")
         print(f"database     {connection.vendor} ({'file' if sqlite_folder else 'throwaway database'})")
         print(f"cache        {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}")
         print(f"consumers    {', '.join(enabled_consumers())}")
         print(
             f"worker       pool={pool} concurrency={concurrency} prefetch_multiplier={prefetch} "
-            f"acks_late={app.conf.task_acks_late} event_batch_size={settings.EVENT_BATCH_SIZE} loglevel={args.loglevel}"
+            f"acks_late={app.conf.task_acks_late} event_batch_size={batch} loglevel={args.loglevel}"
         )
         print(f"published    {published} events in {publish_seconds:.2f} s (outbox relay, publisher confirms)")
         print(f"handled      {figures}")

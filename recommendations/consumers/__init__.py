@@ -14,6 +14,10 @@ claim and the final commit, nobody knows whether the e-mail left: the retry find
 again; the delivery is marked failed with "outcome unknown", for an operator (requeueing it sends again).
 Trade-off chosen: never two e-mails for one event and recipient, at the price of possibly none after a crash.
 
+A consumer may also have `handle_batch(events)`, with the effect of `handle` on each: the worker then calls it
+once for the ordinary deliveries of a batch of events (the analytics consumer adds up its counts, and takes its
+rows in order), and if it raises, each of those deliveries is retried on its own with `handle`.
+
 Adding a consumer: write one module here (or in another app, as interop does) with a class following
 `EventConsumer`, and add its dotted path to EVENT_CONSUMERS in the environment (settings.py reads it).
 """

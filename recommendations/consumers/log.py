@@ -28,3 +28,7 @@ class LogConsumer:
         if "status" in event.payload:
             line["status"] = event.payload["status"]
         event_log.info(json.dumps(line, sort_keys=True))
+
+    def handle_batch(self, events: list[RecommendationEvent]) -> None:
+        for event in events:  # one savepoint for the batch rather than one per line: it writes nothing
+            self.handle(event)

@@ -1,14 +1,14 @@
 """The event consumer: what the worker does with events: fan each out, one delivery per enabled consumer.
 
-`handle_recommendation_events` (the event task; the relay sends a backlog in batches of EVENT_BATCH_SIZE
-events per message) handles a batch in one transaction, which locks the events, writes their missing delivery
-rows, runs every pending ordinary consumer (each in a savepoint of its own, so one that fails leaves the
-others' work standing), records those deliveries delivered with one UPDATE, and commits the claims of the
-at-most-once ones (the e-mail); after the commit those act, and are recorded in one short transaction. A
-failed delivery goes to a task of its own (`deliver_event`) that retries it alone with backoff, until it is
-delivered or `failed`; an event is `consumed` once all its deliveries are delivered. It is driven by the event
-rows alone (no signal), so events written by bulk inserts fan out alike; a re-published event only re-sends
-its deliveries still pending, and a consumed one is not handled again.
+`handle_recommendation_events` (the event task; the relay sends a backlog in batches of EVENT_BATCH_SIZE events per
+message) handles a batch in one transaction, which locks the events, writes their missing delivery rows, runs every
+pending ordinary consumer (each in a savepoint of its own, so one that fails leaves the others' work standing; once
+for the whole batch if it has `handle_batch`), records those deliveries delivered with one UPDATE, and commits the
+claims of the at-most-once ones (the e-mail); after the commit those act, and are recorded in one short transaction.
+A failed delivery goes to a task of its own (`deliver_event`) that retries it alone with backoff, until it is
+delivered or `failed`; an event is `consumed` once all its deliveries are delivered. It is driven by the event rows
+alone (no signal), so events written by bulk inserts fan out alike; a re-published event only re-sends its
+deliveries still pending, and a consumed one is not handled again.
 """
 
 from __future__ import annotations
@@ -98,11 +98,14 @@ def _deliver_ordinary_and_claim(*, event_ids: list[int]) -> _Batch:
     )
     batch = _Batch(handled=list(events))
     delivered: list[int] = []
+    batched: dict[str, list[tuple[int, RecommendationEvent]]] = {}  # consumer: its deliveries, for handle_batch
     for pk, event_id, name, claimed_at in pending:
         consumer = wanted[event_id].get(name)
         if consumer is None:  # enabled, but not for this event's type
             continue
-        if not consumer.at_most_once:
+        if not consumer.at_most_once and hasattr(consumer, "handle_batch"):
+            batched.setdefault(name, []).append((pk, events[event_id]))
+        elif not consumer.at_most_once:
             try:
                 with transaction.atomic():  # a savepoint: a failing consumer leaves no half-done write behind
                     consumer.handle(events[event_id])
@@ -116,6 +119,14 @@ def _deliver_ordinary_and_claim(*, event_ids: list[int]) -> _Batch:
             error = OUTCOME_UNKNOWN.format(consumer=name, claimed_at=claimed_at)
             logger.error("Delivery %s: %s", pk, error)
             fail_delivery(delivery_id=pk, error=error)
+    for name, deliveries in batched.items():
+        try:
+            with transaction.atomic():  # a savepoint: all of its deliveries or none
+                enabled[name].handle_batch([event for _pk, event in deliveries])
+        except Exception as exc:  # noqa: BLE001 - each is recorded, and retried on its own with `handle`
+            batch.failed += [(pk, exc) for pk, _event in deliveries]
+        else:
+            delivered += [pk for pk, _event in deliveries]
     now = timezone.now()
     if delivered:
         Delivery.objects.filter(pk__in=delivered).update(

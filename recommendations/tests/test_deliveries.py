@@ -165,16 +165,16 @@ def test_a_consumer_failing_halfway_leaves_no_half_write_and_the_others_stand(mo
     event = unpublished_event()
     from recommendations.consumers import analytics
 
-    count_once = analytics.count_recommendation
+    count_once = analytics.count_recommendations
     failures = []
 
-    def count_then_fail(*, event):
-        count_once(event=event)  # written in the event's transaction, then undone with its savepoint
+    def count_then_fail(*, events):
+        count_once(events=events)  # written in the event's transaction, then undone with its savepoint
         if not failures:
             failures.append(1)
             raise OperationalError("deadlock detected")
 
-    monkeypatch.setattr(analytics, "count_recommendation", count_then_fail)
+    monkeypatch.setattr(analytics, "count_recommendations", count_then_fail)
 
     handle_recommendation_event_task.apply(args=[event.pk])
 
@@ -256,8 +256,9 @@ def test_a_redelivered_batch_repeats_nothing():
 
 
 def test_a_batch_costs_per_event_only_its_consumers_queries():
-    """The batch's locks, delivery rows, UPDATEs and settling cost the same whatever its size."""
-    per_event = 2 + 3 + 3  # the log's savepoint, the count in its savepoint, the e-mail (notification, address, record)
+    """The batch's locks, delivery rows, log lines, counts (one UPDATE per definition and day), UPDATEs and
+    settling cost the same whatever its size."""
+    per_event = 3  # the e-mail's: its notification looked for, the patient's address, the record
     two, four = unpublished_events(2), unpublished_events(4)
     unpublished_event()  # the day's count rows exist for every definition from here on
     handle_recommendation_events(event_ids=[unpublished_event().pk])
