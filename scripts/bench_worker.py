@@ -207,8 +207,6 @@ def main() -> None:
         "PYTHONUNBUFFERED": "1",
     }
     os.environ.update(env)
-    if sqlite_folder is None:
-        postgres_admin(database_url, f'CREATE DATABASE "{urlparse(database_url).path.lstrip("/")}"')
     worker = None
     sys.path.insert(0, str(ROOT))
     import django
@@ -222,6 +220,8 @@ def main() -> None:
     from recommendations.services import publish_pending_events
 
     log = Path(tempfile.gettempdir()) / f"{queue}.log"
+    if sqlite_folder is None:  # after django.setup(), which connects nowhere: nothing to drop if it fails
+        postgres_admin(database_url, f'CREATE DATABASE "{urlparse(database_url).path.lstrip("/")}"')
     try:
         call_command("migrate", verbosity=0)
         build_events(args.events)
