@@ -290,6 +290,7 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     # perf: an access token's signature is checked once per process; expiry and type on every request.
     "AUTH_TOKEN_CLASSES": ("security.tokens.AccessToken",),
+    "TOKEN_OBTAIN_SERIALIZER": "security.serializers.LoginSerializer",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -8,6 +8,7 @@ once, keyed by its dotted path (`weight_management.min_bmi`), so the API and the
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,6 +52,8 @@ def _clean(parameter: Parameter, value: Any) -> Any:
     if parameter.kind == "departments":
         if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
             raise ValueError("must be a list of department names.")
+        if any(unicodedata.category(character) == "Cc" for name in value for character in name):
+            raise ValueError("department names may not contain control characters.")
         names = sorted({normalise_department(name) for name in value} - {""})
         if parameter.minimum is not None and len(names) < parameter.minimum:
             raise ValueError(f"must name at least {parameter.minimum:g} department.")

@@ -160,6 +160,10 @@ def test_only_the_admin_role_creates_versions(request, client_name):
         ({"post_op_rehab": {"departments": []}}, ["post_op_rehab", "departments"]),
         ({"post_op_rehab": {"departments": [" ", ""]}}, ["post_op_rehab", "departments"]),
         ({"post_op_rehab": {"departments": "orthopaedics"}}, ["post_op_rehab", "departments"]),
+        ({"post_op_rehab": {"departments": ["ortho\u0010paedics"]}}, ["post_op_rehab", "departments"]),
+        # PostgreSQL stores no NUL in JSON: this used to be a 500 there.
+        ({"post_op_rehab": {"departments": ["ortho\u0000paedics"]}}, ["post_op_rehab", "departments"]),
+        ({"post_op\u0000rehab": {"enabled": True}}, ["post_op\u0000rehab"]),
         ({"post_op_rehab": {"window_days": -3}}, ["post_op_rehab", "window_days"]),
         ({"post_op_rehab": {"window_days": 7.5}}, ["post_op_rehab", "window_days"]),
         ({"physical_therapy": {"min_age": 0}}, ["physical_therapy", "min_age"]),

@@ -120,3 +120,14 @@ def test_token_refresh_is_logged_as_a_security_event(caplog):
         for record in caplog.records
         if record.name == "clinrec.security"
     )
+
+
+def test_a_username_no_account_can_have_is_a_400_and_no_login_attempt():
+    # The lockout's records hold 255 characters: a longer username used to end in a 500 on PostgreSQL.
+    from axes.models import AccessAttempt
+
+    response = token(APIClient(), "u" * 400, "whatever")
+
+    assert response.status_code == 400
+    assert response.json() == {"username": ["Ensure this field has no more than 150 characters."]}
+    assert not AccessAttempt.objects.exists()
