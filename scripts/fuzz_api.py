@@ -20,18 +20,18 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from scripts.throwaway import free_port, throwaway_database, wait_until_up  # noqa: E402
+
 BIN = Path(sys.executable).parent
 FUZZ_USER = "fuzz-admin"
 # Checks that say the server is wrong. `positive_data_acceptance`, `negative_data_rejection` and the
@@ -47,33 +47,6 @@ CHECKS = (
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 # What each failed check is counted as in the closing figures.
 SERVER_ERROR_CHECKS = {"not_a_server_error"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def throwaway_database(tmp: Path):
-    """A DATABASE_URL for a database nobody else uses; a PostgreSQL one is created here and dropped after."""
-    base = os.environ.get("DATABASE_URL", "").strip()
-    if not base.startswith(("postgres://", "postgresql://")):
-        yield f"sqlite:///{tmp / 'fuzz.sqlite3'}"
-        return
-    import psycopg
-
-    parsed = urlparse(base)
-    name = f"clinrec_fuzz_{os.getpid()}"
-    admin_url = urlunparse(parsed._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunparse(parsed._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def server_environment(database_url: str) -> dict[str, str]:
@@ -109,21 +82,6 @@ from security.roles import ADMIN
 user = get_user_model().objects.create_user(username="{FUZZ_USER}", password=os.environ["FUZZ_PASSWORD"])
 user.groups.add(Group.objects.get(name=ADMIN))
 """
-
-
-def wait_until_up(base_url: str, server: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"fuzz: the server exited with {server.returncode} before answering")
-        try:
-            with urllib.request.urlopen(f"{base_url}/api/v1/health/", timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers (a degraded health is still an answer)
-        except OSError:
-            time.sleep(0.3)
-    sys.exit(f"fuzz: the server did not answer within {timeout:.0f} s")
 
 
 def get_token(base_url: str, password: str) -> str:
@@ -225,7 +183,7 @@ def main() -> int:
             command = schemathesis_command(args, schema, "http://127.0.0.1:0", "<token>", report)
             print(shlex.join(command))
             return subprocess.run([command[0], "run", "--help"], capture_output=True).returncode
-        with throwaway_database(tmp) as database_url:
+        with throwaway_database("fuzz") as database_url:
             env = server_environment(database_url)
             password = secrets.token_urlsafe(24)
             print(f"fuzz: database {urlparse(database_url).scheme}, seed {args.seed}", flush=True)
@@ -250,7 +208,7 @@ def main() -> int:
                     stderr=subprocess.STDOUT,
                 )
                 try:
-                    wait_until_up(base_url, server)
+                    wait_until_up(f"{base_url}/api/v1/health/", server)
                     token = get_token(base_url, password)
                     command = schemathesis_command(args, schema, base_url, token, report)
                     print(f"fuzz: schemathesis against {base_url}", flush=True)

@@ -14,17 +14,17 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
+
+from scripts.throwaway import free_port, throwaway_database, wait_until_up
 
 TOOLS = Path(__file__).resolve().parent.parent  # this checkout: its scripts and its virtualenv's Python
 WORKERS = 2
@@ -78,12 +78,6 @@ CASES = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def ensure_wrk() -> str:
     """The path of wrk, installing Debian's package when it is missing and this is root on apt."""
     found = shutil.which("wrk")
@@ -101,48 +95,11 @@ def ensure_wrk() -> str:
     sys.exit("make bench needs wrk: install it (Debian/Ubuntu: sudo apt-get install wrk; macOS: brew install wrk).")
 
 
-@contextmanager
-def throwaway_database():
-    """A DATABASE_URL of the benchmark's own, removed afterwards."""
-    configured = os.environ.get("DATABASE_URL", "").strip()
-    if configured.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        name = f"clinrec_bench_{os.getpid()}"
-        admin_url = urlunparse(urlparse(configured)._replace(path="/postgres"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield urlunparse(urlparse(configured)._replace(path=f"/{name}"))
-        finally:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        with tempfile.TemporaryDirectory(prefix="clinrec-bench-") as folder:
-            yield f"sqlite:///{folder}/bench.sqlite3"
-
-
 def run(cmd: list[str], *, env: dict, cwd: Path) -> str:
     result = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
     return result.stdout
-
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"gunicorn exited with {process.returncode} before answering {url}")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers (401 and 404 count)
-        except OSError:
-            time.sleep(0.2)
-    sys.exit(f"nothing answered {url} within {timeout:.0f} s")
 
 
 @contextmanager
@@ -224,7 +181,7 @@ def run_load_benchmark(*, app_dir: Path, duration: float, rounds: int, connectio
     wrk = ensure_wrk()
     python = sys.executable
     secret = secrets.token_urlsafe(50)
-    with throwaway_database() as database_url, tempfile.TemporaryDirectory(prefix="clinrec-bench-") as folder:
+    with throwaway_database("bench") as database_url, tempfile.TemporaryDirectory(prefix="clinrec-bench-") as folder:
         folder = Path(folder)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))},
